@@ -1,0 +1,656 @@
+"""Predictor matrix, default methods and design matrices per target.
+
+The predictor matrix follows R mice's codes. Row = target, column = predictor:
+
+====  =====================================================================
+code  meaning
+====  =====================================================================
+0     not used
+1     fixed effect
+2     fixed and random effect (two-level methods)
+3     fixed effect plus the cluster mean as a further fixed effect
+4     fixed and random effect plus the cluster mean as a fixed effect
+-2    the cluster identifier (at most one per row)
+-3    selection equation only (selection models)
+-4    outcome equation only (selection models)
+====  =====================================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ._data import ColumnInfo, encode
+from .methods._base import Design
+
+__all__ = [
+    "PREDICTOR_CODES",
+    "DesignBuilder",
+    "make_methods",
+    "make_predictor_matrix",
+    "quickpred",
+    "remove_lindep",
+    "validate_predictor_matrix",
+]
+
+PREDICTOR_CODES = (-4, -3, -2, 0, 1, 2, 3, 4)
+
+
+# --------------------------------------------------------------------------- #
+# Correlations with pairwise deletion (vectorised)
+# --------------------------------------------------------------------------- #
+def _pairwise_cor(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Pearson correlations of the columns of A with those of B, pairwise complete.
+
+    Returns an (a, b) matrix; undefined correlations (fewer than two pairs or a
+    constant column within the pairs) are 0.
+    """
+    wa = ~np.isnan(A)
+    wb = ~np.isnan(B)
+    # centre with the observed means for numerical stability
+    A0 = np.where(wa, A - np.nanmean(np.where(wa, A, np.nan), axis=0, keepdims=True), 0.0)
+    B0 = np.where(wb, B - np.nanmean(np.where(wb, B, np.nan), axis=0, keepdims=True), 0.0)
+    Wa, Wb = wa.astype(np.float64), wb.astype(np.float64)
+    n = Wa.T @ Wb
+    sa = A0.T @ Wb
+    sb = Wa.T @ B0
+    saa = (A0 * A0).T @ Wb
+    sbb = Wa.T @ (B0 * B0)
+    sab = A0.T @ B0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cov = sab - sa * sb / n
+        va = saa - sa * sa / n
+        vb = sbb - sb * sb / n
+        cor = cov / np.sqrt(va * vb)
+    tol = 1e-12
+    bad = (n < 2) | (va <= tol * np.maximum(saa, tol)) | (vb <= tol * np.maximum(sbb, tol))
+    cor[bad | ~np.isfinite(cor)] = 0.0
+    return np.clip(cor, -1.0, 1.0)
+
+
+def _rank_columns(values: np.ndarray) -> np.ndarray:
+    out = np.full_like(values, np.nan)
+    for j in range(values.shape[1]):
+        obs = ~np.isnan(values[:, j])
+        out[obs, j] = pd.Series(values[obs, j]).rank().to_numpy()
+    return out
+
+
+# --------------------------------------------------------------------------- #
+# Public helpers with R semantics
+# --------------------------------------------------------------------------- #
+def _as_frame(X, name="X") -> pd.DataFrame:
+    if isinstance(X, pd.DataFrame):
+        return X
+    arr = np.asarray(X)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-dimensional, got shape {arr.shape}.")
+    return pd.DataFrame(arr)
+
+
+def _check_names(names, columns, what) -> list:
+    if isinstance(names, str) or not np.iterable(names):
+        names = [names]
+    names = list(names)
+    unknown = [n for n in names if n not in columns]
+    if unknown:
+        raise ValueError(f"{what}: {unknown} are not columns of X (columns: {list(columns)}).")
+    return names
+
+
+def make_predictor_matrix(X, cluster=None) -> pd.DataFrame:
+    """The default predictor matrix: every other column as a fixed effect.
+
+    Parameters
+    ----------
+    X : DataFrame or array-like
+        The data.
+    cluster : column label, optional
+        The cluster column; it gets code -2 in every target's row, and an
+        all-zero row of its own (it is never imputed).
+
+    Returns
+    -------
+    DataFrame of int
+        Square matrix, rows = targets, columns = predictors.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skmice import make_predictor_matrix
+    >>> X = pd.DataFrame({"g": [1, 1, 2], "y": [1.0, None, 2.0], "x": [0.5, 1.0, 2.0]})
+    >>> make_predictor_matrix(X, cluster="g")
+       g  y  x
+    g  0  0  0
+    y -2  0  1
+    x -2  1  0
+    """
+    frame = _as_frame(X)
+    cols = list(frame.columns)
+    codes = np.ones((len(cols), len(cols)), dtype=np.int64)
+    np.fill_diagonal(codes, 0)
+    pm = pd.DataFrame(codes, index=cols, columns=cols)
+    if cluster is not None:
+        _check_names([cluster], cols, "cluster")
+        pm.loc[:, cluster] = -2
+        pm.loc[cluster, :] = 0
+    return pm
+
+
+def quickpred(
+    X,
+    mincor: float = 0.1,
+    minpuc: float = 0.0,
+    include=(),
+    exclude=(),
+    method: str = "pearson",
+    cluster=None,
+) -> pd.DataFrame:
+    """Select predictors by their correlation with the target or its missingness.
+
+    As R mice's ``quickpred``: predictor ``v`` is used for target ``y`` when
+    ``max(|cor(y, v)|, |cor(v, is_observed(y))|) > mincor`` (pairwise complete
+    observations) and the proportion of usable cases (rows where ``y`` is
+    missing and ``v`` observed, among rows where ``y`` is missing) is at least
+    ``minpuc``. Columns in ``include`` are always used, those in ``exclude``
+    never; the diagonal and the rows of complete targets are zero.
+
+    Parameters
+    ----------
+    X : DataFrame or array-like
+        The data; categorical columns enter by their integer codes (as R's
+        ``data.matrix``).
+    mincor : float, default=0.1
+        Minimum absolute correlation, in [0, 1].
+    minpuc : float, default=0.0
+        Minimum proportion of usable cases, in [0, 1].
+    include, exclude : sequence of column labels
+        Predictors always used / never used.
+    method : {"pearson", "spearman"}, default="pearson"
+        Correlation coefficient. For "spearman" every column is ranked on its
+        observed values before pairwise Pearson correlations are taken.
+    cluster : column label, optional
+        A cluster column (not in R's quickpred): it gets code -2 in the rows of
+        incomplete targets and is not used as a numeric predictor.
+
+    Returns
+    -------
+    DataFrame of int
+        The predictor matrix.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from skmice import quickpred
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=200)
+    >>> X = pd.DataFrame({"x": x, "y": x + rng.normal(size=200), "noise": rng.normal(size=200)})
+    >>> X.loc[:49, "y"] = np.nan
+    >>> quickpred(X, mincor=0.3).loc["y"].tolist()
+    [1, 0, 0]
+    """
+    frame = _as_frame(X)
+    cols = list(frame.columns)
+    for name, val in (("mincor", mincor), ("minpuc", minpuc)):
+        if not isinstance(val, (int, float, np.floating, np.integer)) or not 0 <= val <= 1:
+            raise ValueError(f"{name} must be a number in [0, 1], got {val!r}.")
+    if method not in ("pearson", "spearman"):
+        raise ValueError(f"method must be 'pearson' or 'spearman', got {method!r}.")
+    include = _check_names(include, cols, "include") if len(include) else []
+    exclude = _check_names(exclude, cols, "exclude") if len(exclude) else []
+    if cluster is not None:
+        _check_names([cluster], cols, "cluster")
+    values = encode(frame).values
+    if method == "spearman":
+        values = _rank_columns(values)
+    observed = ~np.isnan(values)
+    v = np.abs(_pairwise_cor(values, values))
+    u = np.abs(_pairwise_cor(observed.astype(np.float64), values))
+    maxc = np.maximum(v, u)
+    pm = (maxc > mincor).astype(np.int64)
+    miss = (~observed).astype(np.float64)
+    mr = miss.T @ observed.astype(np.float64)  # target missing, predictor observed
+    mm = miss.T @ miss
+    with np.errstate(divide="ignore", invalid="ignore"):
+        puc = mr / (mr + mm)
+    pm[np.nan_to_num(puc, nan=1.0) < minpuc] = 0
+    idx = {c: i for i, c in enumerate(cols)}
+    for c in include:
+        pm[:, idx[c]] = 1
+    for c in exclude:
+        pm[:, idx[c]] = 0
+    np.fill_diagonal(pm, 0)
+    pm[observed.all(axis=0), :] = 0
+    out = pd.DataFrame(pm, index=cols, columns=cols)
+    if cluster is not None:
+        incomplete = ~observed.all(axis=0)
+        out.loc[:, cluster] = np.where(incomplete, -2, 0)
+        out.loc[cluster, :] = 0
+    return out
+
+
+def cluster_level_columns(X, cluster) -> list:
+    """Columns constant within every cluster where observed.
+
+    A column counts as cluster level when, in every cluster, its observed
+    values are all equal, and at least one cluster has two or more observed
+    values (otherwise nothing shows it is constant).
+
+    Parameters
+    ----------
+    X : DataFrame
+        The data.
+    cluster : column label
+        The cluster column.
+
+    Returns
+    -------
+    list of column labels
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skmice._design import cluster_level_columns
+    >>> X = pd.DataFrame({"g": [1, 1, 2, 2], "size": [3.0, None, 5.0, 5.0],
+    ...                   "y": [1.0, 2.0, 3.0, None]})
+    >>> cluster_level_columns(X, "g")
+    ['size']
+    """
+    frame = _as_frame(X)
+    codes, _ = pd.factorize(frame[cluster])
+    values = encode(frame).values
+    out = []
+    for j, name in enumerate(frame.columns):
+        if name == cluster:
+            continue
+        if _is_cluster_constant(values[:, j], codes):
+            out.append(name)
+    return out
+
+
+def _is_cluster_constant(col: np.ndarray, codes: np.ndarray) -> bool:
+    obs = ~np.isnan(col)
+    if obs.sum() < 2:
+        return False
+    g = codes[obs]
+    x = col[obs]
+    n_groups = codes.max() + 1
+    counts = np.bincount(g, minlength=n_groups)
+    if counts.max() < 2:
+        return False
+    lo = np.full(n_groups, np.inf)
+    hi = np.full(n_groups, -np.inf)
+    np.minimum.at(lo, g, x)
+    np.maximum.at(hi, g, x)
+    has = counts > 0
+    scale = np.maximum(np.abs(hi[has]), np.abs(lo[has]))
+    return bool(np.all(hi[has] - lo[has] <= 1e-12 * np.maximum(scale, 1e-300)))
+
+
+def make_methods(X, cluster=None, include_complete: bool = False) -> dict:
+    """Default imputation method per column, as R mice's ``make.method``.
+
+    Without a cluster: ``"pmm"`` for numeric columns, ``"logreg"`` for binary
+    (boolean or two-category) columns, ``"polyreg"`` for categorical columns
+    with more than two categories (ordered ones too). With a cluster column,
+    the two-level counterparts: ``"2l.pmm"`` for unit-level columns of every
+    kind (numeric codes for binary and categorical ones, so imputations stay
+    valid categories) and ``"2lonly.pmm"`` for cluster-level columns
+    (constant within every cluster where observed).
+
+    Parameters
+    ----------
+    X : DataFrame or array-like
+        The data.
+    cluster : column label, optional
+        The cluster column (gets ``""``: it is never imputed).
+    include_complete : bool, default=False
+        R gives complete columns the empty method ``""``. With True they get
+        their default method too (the imputer uses this so that ``transform``
+        can impute a column that was complete in fit).
+
+    Returns
+    -------
+    dict
+        Column label -> method name (``""`` = not imputed).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skmice import make_methods
+    >>> X = pd.DataFrame({"y": [1.0, None, 3.0], "b": [True, False, None],
+    ...                   "c": pd.Categorical(["a", "b", "c"]), "x": [1, 2, 3]})
+    >>> make_methods(X)
+    {'y': 'pmm', 'b': 'logreg', 'c': '', 'x': ''}
+    """
+    frame = _as_frame(X)
+    enc = encode(frame)
+    cols = enc.columns
+    if cluster is not None:
+        _check_names([cluster], cols, "cluster")
+        cl_level = set(cluster_level_columns(frame, cluster))
+    missing = np.isnan(enc.values).any(axis=0)
+    out = {}
+    for j, (name, info) in enumerate(zip(cols, enc.infos)):
+        if name == cluster or not (missing[j] or include_complete):
+            out[name] = ""
+            continue
+        if cluster is None:
+            out[name] = {"continuous": "pmm", "binary": "logreg", "categorical": "polyreg"}[
+                info.kind
+            ]
+        elif name in cl_level:
+            out[name] = "2lonly.pmm"
+        else:
+            out[name] = "2l.pmm"
+    return out
+
+
+def validate_predictor_matrix(predictor_matrix, columns, cluster=None) -> pd.DataFrame:
+    """Check a user predictor matrix and return it as an int DataFrame.
+
+    Parameters
+    ----------
+    predictor_matrix : DataFrame or array-like
+        Square matrix with mice's codes; a DataFrame may list its rows and
+        columns in any order and omit targets (their rows are all zero).
+    columns : list
+        The data's columns.
+    cluster : column label, optional
+        The imputer's cluster column.
+
+    Returns
+    -------
+    DataFrame of int, indexed and ordered like ``columns``.
+
+    Raises
+    ------
+    ValueError
+        Unknown codes, a target predicting itself, more than one -2 column in
+        a row, names that are not columns, a wrong shape, or a -2 column that
+        is not the cluster.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skmice._design import validate_predictor_matrix
+    >>> pm = pd.DataFrame([[0, 1], [1, 0]], index=["a", "b"], columns=["a", "b"])
+    >>> validate_predictor_matrix(pm, ["a", "b"]).values.tolist()
+    [[0, 1], [1, 0]]
+    """
+    cols = list(columns)
+    if isinstance(predictor_matrix, pd.DataFrame):
+        pm = predictor_matrix
+        bad_rows = [r for r in pm.index if r not in cols]
+        bad_cols = [c for c in pm.columns if c not in cols]
+        if bad_rows or bad_cols:
+            raise ValueError(
+                "predictor_matrix names that are not columns of X: "
+                f"rows {bad_rows}, columns {bad_cols}."
+            )
+        if pm.index.has_duplicates or pm.columns.has_duplicates:
+            raise ValueError("predictor_matrix has duplicate row or column names.")
+        pm = pm.reindex(index=cols, columns=cols, fill_value=0)
+    else:
+        arr = np.asarray(predictor_matrix)
+        if arr.shape != (len(cols), len(cols)):
+            raise ValueError(
+                f"predictor_matrix must have shape ({len(cols)}, {len(cols)}) to match X's "
+                f"columns, got {arr.shape}."
+            )
+        pm = pd.DataFrame(arr, index=cols, columns=cols)
+    raw = pm.to_numpy()
+    try:
+        num = raw.astype(np.float64)
+    except (TypeError, ValueError):
+        raise ValueError("predictor_matrix must hold integer codes.") from None
+    if np.isnan(num).any() or not np.all(num == np.round(num)):
+        raise ValueError("predictor_matrix must hold integer codes (no NaN, no fractions).")
+    num = num.astype(np.int64)
+    bad = ~np.isin(num, PREDICTOR_CODES)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise ValueError(
+            f"predictor_matrix has unknown code {num[i, j]} (target {cols[i]!r}, predictor "
+            f"{cols[j]!r}); allowed codes are {PREDICTOR_CODES}."
+        )
+    diag = np.diag(num)
+    if np.any(diag != 0):
+        who = [cols[i] for i in np.flatnonzero(diag)]
+        raise ValueError(f"predictor_matrix: a target cannot predict itself: {who}.")
+    n_cluster = (num == -2).sum(axis=1)
+    if np.any(n_cluster > 1):
+        who = [cols[i] for i in np.flatnonzero(n_cluster > 1)]
+        raise ValueError(f"predictor_matrix: more than one cluster (-2) column in rows {who}.")
+    cl_cols = {cols[j] for j in np.flatnonzero((num == -2).any(axis=0))}
+    if cl_cols and (cluster is None or cl_cols != {cluster}):
+        raise ValueError(
+            f"predictor_matrix marks {sorted(map(str, cl_cols))} as the cluster (-2), but the "
+            f"imputer's cluster is {cluster!r}: set cluster= to that column."
+        )
+    return pd.DataFrame(num, index=cols, columns=cols)
+
+
+# --------------------------------------------------------------------------- #
+# Removing constant and collinear predictors (R: remove.lindep)
+# --------------------------------------------------------------------------- #
+def remove_lindep(
+    X: np.ndarray, y: np.ndarray, eps: float = 1e-4, maxcor: float = 0.99
+) -> np.ndarray:
+    """Mask of the predictors to keep, as R mice's ``remove.lindep``.
+
+    Drops, among the rows given (the observed rows of the target): constant
+    predictors, predictors whose correlation with the target exceeds
+    ``maxcor`` in absolute value, and, while the correlation matrix of the
+    remaining predictors has a smallest-to-largest eigenvalue ratio below
+    ``eps``, the predictor loading most on the smallest eigenvector. When the
+    target itself is constant all predictors are dropped.
+
+    Unlike R, "constant" is judged relative to the column's scale (R uses an
+    absolute variance of 1e-4, which depends on units) and the correlation
+    with the target is taken in absolute value.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, k)
+        Predictors (no intercept).
+    y : ndarray of shape (n,)
+        Target.
+    eps : float, default=1e-4
+    maxcor : float, default=0.99
+
+    Returns
+    -------
+    keep : ndarray of shape (k,) of bool
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmice._design import remove_lindep
+    >>> rng = np.random.default_rng(0)
+    >>> a = rng.normal(size=50)
+    >>> X = np.column_stack([a, 2 * a, np.ones(50), rng.normal(size=50)])
+    >>> remove_lindep(X, rng.normal(size=50)).tolist()
+    [False, True, False, True]
+    """
+    n, k = X.shape
+    keep = np.ones(k, dtype=bool)
+    if k == 0:
+        return keep
+    if n < 2 or _is_constant(y):
+        return np.zeros(k, dtype=bool)
+    lo, hi = X.min(axis=0), X.max(axis=0)
+    scale = np.maximum(np.maximum(np.abs(lo), np.abs(hi)), 1e-300)
+    keep &= (hi - lo) > 1e-10 * scale
+    if not keep.any():
+        return keep
+    Xc = X - X.mean(axis=0)
+    sd = np.sqrt((Xc * Xc).sum(axis=0))
+    yc = y - y.mean()
+    ysd = np.sqrt(yc @ yc)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cy = (Xc.T @ yc) / (sd * ysd)
+    keep &= ~(np.abs(np.nan_to_num(cy)) >= maxcor)
+    idx = np.flatnonzero(keep)
+    if len(idx) <= 1:
+        return keep
+    Xs = Xc[:, idx] / sd[idx]
+    cx = Xs.T @ Xs
+    while len(idx) > 1:
+        w, v = np.linalg.eigh(cx)
+        if w[0] / w[-1] >= eps:
+            break
+        drop = int(np.argmax(np.abs(v[:, 0])))
+        keep[idx[drop]] = False
+        sel = np.arange(len(idx)) != drop
+        idx = idx[sel]
+        cx = cx[np.ix_(sel, sel)]
+    return keep
+
+
+def _is_constant(y: np.ndarray) -> bool:
+    lo, hi = y.min(), y.max()
+    return bool(hi - lo <= 1e-10 * max(abs(lo), abs(hi), 1e-300))
+
+
+# --------------------------------------------------------------------------- #
+# Design matrices per target
+# --------------------------------------------------------------------------- #
+@dataclass
+class TargetDesign:
+    """A design with the names of its columns (for logs) and the Z-to-X map."""
+
+    design: Design
+    x_names: list
+    z_names: list
+    z_in_x: np.ndarray  # X column index of every Z column (-1 for the intercept... 0)
+
+
+class DesignBuilder:
+    """Builds the design of each target from the current completed data.
+
+    Parameters
+    ----------
+    infos : list of ColumnInfo
+        Column coding (from :func:`~skmice._data.encode`).
+    predictor_matrix : ndarray of shape (k, k)
+        Validated codes.
+    cluster_index : int or None
+        Position of the cluster column.
+    """
+
+    def __init__(self, infos: list[ColumnInfo], predictor_matrix: np.ndarray, cluster_index):
+        self.infos = infos
+        self.pm = np.asarray(predictor_matrix)
+        self.cluster_index = cluster_index
+
+    def _expand(self, values: np.ndarray, j: int) -> tuple[np.ndarray, list]:
+        """Numeric columns for predictor j: itself, or dummies for categories."""
+        info = self.infos[j]
+        col = values[:, j]
+        if info.storage == "numeric":
+            return col[:, None], [str(info.name)]
+        k = info.n_categories
+        if k <= 1:
+            return np.empty((len(col), 0)), []
+        levels = np.arange(1, k)
+        dummies = (col[:, None] == levels[None, :]).astype(np.float64)
+        names = [f"{info.name}[{info.categories[c]}]" for c in levels]
+        return dummies, names
+
+    def build(
+        self,
+        values: np.ndarray,
+        target: int,
+        groups: np.ndarray | None,
+        n_groups: int,
+        two_level: bool,
+    ) -> TargetDesign:
+        """Design of ``target`` for all rows of ``values`` (no NaN allowed).
+
+        Parameters
+        ----------
+        values : ndarray of shape (n, k)
+            Current completed data.
+        target : int
+            Column index of the target.
+        groups : ndarray of int or None
+            Cluster codes of the rows.
+        n_groups : int
+            Number of cluster codes.
+        two_level : bool
+            Whether the method uses a random part (codes 2 and 4).
+        """
+        n = values.shape[0]
+        row = self.pm[target]
+        x_parts = [np.ones((n, 1))]
+        x_names = ["(Intercept)"]
+        z_parts = [np.ones((n, 1))] if two_level else []
+        z_names = ["(Intercept)"] if two_level else []
+        z_in_x = [0] if two_level else []
+        p = 1
+        if groups is not None:
+            counts = np.bincount(groups, minlength=n_groups).astype(np.float64)
+        for j in np.flatnonzero(row > 0):
+            code = row[j]
+            block, names = self._expand(values, j)
+            if block.shape[1] == 0:
+                continue
+            x_parts.append(block)
+            x_names.extend(names)
+            cols_x = list(range(p, p + block.shape[1]))
+            p += block.shape[1]
+            if two_level and code in (2, 4):
+                z_parts.append(block)
+                z_names.extend(names)
+                z_in_x.extend(cols_x)
+            if code in (3, 4) and groups is not None:
+                means = _cluster_means(block, groups, n_groups, counts)
+                x_parts.append(means)
+                x_names.extend(f"mean({nm})" for nm in names)
+                p += means.shape[1]
+        X = np.hstack(x_parts) if len(x_parts) > 1 else x_parts[0]
+        Z = None
+        if two_level:
+            Z = np.hstack(z_parts) if len(z_parts) > 1 else z_parts[0]
+        design = Design(X=X, Z=Z, groups=groups, n_groups=n_groups)
+        return TargetDesign(design, x_names, z_names, np.asarray(z_in_x, dtype=np.int64))
+
+
+def _cluster_means(block: np.ndarray, groups: np.ndarray, n_groups: int, counts) -> np.ndarray:
+    """Within-cluster means of each column of ``block``, broadcast to the rows."""
+    out = np.empty_like(block)
+    safe = np.maximum(counts, 1.0)
+    for c in range(block.shape[1]):  # loop over a few columns, not clusters
+        sums = np.bincount(groups, weights=block[:, c], minlength=n_groups)
+        out[:, c] = (sums / safe)[groups]
+    return out
+
+
+def drop_columns(td: TargetDesign, keep_x: np.ndarray) -> TargetDesign:
+    """Remove the X columns not in ``keep_x`` (and the Z columns that copy them).
+
+    Parameters
+    ----------
+    td : TargetDesign
+    keep_x : ndarray of bool, shape (p,)
+        Column 0 (the intercept) is always kept.
+    """
+    keep_x = keep_x.copy()
+    keep_x[0] = True
+    if keep_x.all():
+        return td
+    d = td.design
+    new_pos = np.cumsum(keep_x) - 1
+    Z, z_names, z_in_x = d.Z, td.z_names, td.z_in_x
+    if Z is not None:
+        keep_z = keep_x[td.z_in_x]
+        Z = Z[:, keep_z]
+        z_names = [nm for nm, k in zip(td.z_names, keep_z) if k]
+        z_in_x = new_pos[td.z_in_x[keep_z]]
+    design = Design(X=d.X[:, keep_x], Z=Z, groups=d.groups, n_groups=d.n_groups)
+    x_names = [nm for nm, k in zip(td.x_names, keep_x) if k]
+    return TargetDesign(design, x_names, z_names, z_in_x)

@@ -1,0 +1,685 @@
+"""MultilevelIterativeImputer: the chained-equations driver.
+
+Validation, initial fill, visit sequence, the iteration loop, traces and the
+transform of new data. No numerical kernels live here: designs come from
+:mod:`skmice._design`, draws from the conditional methods in
+:mod:`skmice.methods`.
+"""
+
+from __future__ import annotations
+
+import numbers
+import sys
+import warnings
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.utils.validation import check_is_fitted
+
+from ._data import decode, encode
+from ._design import (
+    DesignBuilder,
+    drop_columns,
+    make_methods,
+    make_predictor_matrix,
+    remove_lindep,
+    validate_predictor_matrix,
+)
+from ._random import as_seed_sequence
+from .methods import ConditionalMethod, EstimatorMethod, get_method
+
+__all__ = ["MultilevelIterativeImputer"]
+
+_VISIT_SEQUENCES = ("roman", "arabic", "monotone", "revmonotone")
+_INIT_STRATEGIES = ("sample", "mean")
+_POOL_SIZE = 10_000  # observed values kept per column for the initial fill of new data
+
+
+class _TargetCoding:
+    """How a target's values map to the codes its method works with."""
+
+    def __init__(self, kind: str, levels: np.ndarray | None = None, n_categories: int = 0):
+        self.kind = kind  # "continuous", "binary", "categorical"
+        self.levels = levels  # numeric columns imputed by a discrete method
+        self.n_categories = n_categories
+
+    def to_codes(self, y: np.ndarray) -> np.ndarray:
+        if self.levels is None:
+            return y
+        return np.searchsorted(self.levels, y).astype(np.float64)
+
+    def from_codes(self, codes: np.ndarray) -> np.ndarray:
+        if self.levels is None:
+            return codes
+        return self.levels[codes.astype(np.int64)]
+
+
+class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
+    """Multilevel multiple imputation by chained equations (one imputation).
+
+    Each incomplete column is imputed in turn from the others by its own
+    conditional method (a regression model whose parameters are drawn from
+    their posterior, then the missing values from the model), cycling for
+    ``max_iter`` iterations. With ``cluster`` set, two-level methods model the
+    clustering (random effects), as R's mice with miceadds, micemd and pan.
+    One fitted imputer produces one completed dataset; for multiple
+    imputation use :func:`~skmice.multiple_impute` or
+    :class:`~skmice.MultipleImputationPipeline`, which run independent chains.
+
+    Parameters
+    ----------
+    methods : None, str or dict, default=None
+        Conditional method per column: a registered name (``"pmm"``,
+        ``"norm"``, ``"logreg"``, ``"polyreg"``, ``"2l.pan"``, ``"2l.norm"``,
+        ``"2l.pmm"``, ...), a :class:`~skmice.methods.ConditionalMethod`
+        instance, any scikit-learn regressor or classifier, or ``""`` / None
+        (not imputed). A dict may name only some columns: the others get
+        :func:`~skmice.make_methods`' defaults. A single string applies to
+        every incomplete column. None: :func:`~skmice.make_methods` for all
+        columns, complete ones included (so ``transform`` can impute a column
+        that was complete in fit).
+    predictor_matrix : None, DataFrame or array-like, default=None
+        mice's predictor matrix (rows: targets, columns: predictors) with the
+        codes 0, 1, 2, 3, 4, -2 (see :func:`~skmice.quickpred`). None: every
+        other column as a fixed effect and the cluster column as -2.
+    cluster : column label or int, default=None
+        The cluster-id column (never missing, never imputed, passed through
+        unchanged). None: single-level imputation.
+    max_iter : int, default=10
+        Iterations of the chained equations. R mice's default is 5; skmice
+        uses 10 because its two-level samplers are warm-started across
+        iterations (one Gibbs step per visit instead of R's fresh chain of
+        hundreds of steps), so the iterations double as the samplers'
+        burn-in; 10 is also what the tutorial's R analyses use.
+    visit_sequence : {"roman", "arabic", "monotone", "revmonotone"} or list, default="roman"
+        Order in which incomplete columns are visited: left to right, right
+        to left, by increasing or decreasing fraction missing, or an explicit
+        list of column labels (repeats allowed).
+    initial_strategy : {"sample", "mean"}, default="sample"
+        Initial fill: random draws of observed values (R mice), or the mean
+        (the most frequent category for categorical columns).
+    remove_collinear : bool, default=True
+        Drop constant and collinear predictors at each visit (R's
+        ``remove.lindep``), recording each event in ``log_``.
+    random_state : None, int, SeedSequence or Generator, default=None
+        Seed of the chain. A new generator is made at every ``fit``, so
+        refitting with an int seed reproduces the result.
+    verbose : int, default=0
+        0 silent; 1 prints one line per iteration.
+
+    Attributes
+    ----------
+    methods_ : dict
+        Column label -> fitted :class:`~skmice.methods.ConditionalMethod`
+        (None for columns not imputed).
+    method_names_ : dict
+        Column label -> the method as given or defaulted (name or class name).
+    predictor_matrix_ : DataFrame
+        The validated predictor matrix.
+    visit_sequence_ : list
+        Column labels in visiting order.
+    trace_ : DataFrame
+        Columns ``iteration``, ``variable``, ``mean``, ``sd``: the mean and
+        standard deviation of the imputed values at each iteration (codes for
+        categorical columns), for convergence plots.
+    log_ : DataFrame
+        Events of the fit (``iteration``, ``variable``, ``event``, ``detail``):
+        predictors dropped as constant or collinear, predictors dropped
+        because they are incomplete and have no method.
+    n_iter_ : int
+        Number of iterations run.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Defined when X is a DataFrame with string column names.
+
+    See Also
+    --------
+    skmice.multiple_impute : m independent imputations, then analysis and pooling.
+    sklearn.impute.IterativeImputer : single-level, point-prediction chained imputation.
+
+    Notes
+    -----
+    Observed values are never changed, and the input is never modified.
+    Imputations are draws, not predictions: every visit draws the method's
+    parameters from their posterior given the observed rows before drawing
+    the missing values (proper imputation, Rubin 1987).
+
+    References
+    ----------
+    van Buuren, S. and Groothuis-Oudshoorn, K. (2011). mice: Multivariate
+    Imputation by Chained Equations in R. Journal of Statistical Software 45(3).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from skmice import MultilevelIterativeImputer
+    >>> X = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+    ...                   "y": [1.1, np.nan, 3.2, 3.9, np.nan, 6.1]})
+    >>> out = MultilevelIterativeImputer(random_state=0).fit_transform(X)
+    >>> bool(out.notna().all().all()), set(out["y"]) <= {1.1, 3.2, 3.9, 6.1}
+    (True, True)
+    """
+
+    def __init__(
+        self,
+        methods=None,
+        predictor_matrix=None,
+        cluster=None,
+        max_iter=10,
+        visit_sequence="roman",
+        initial_strategy="sample",
+        remove_collinear=True,
+        random_state=None,
+        verbose=0,
+    ):
+        self.methods = methods
+        self.predictor_matrix = predictor_matrix
+        self.cluster = cluster
+        self.max_iter = max_iter
+        self.visit_sequence = visit_sequence
+        self.initial_strategy = initial_strategy
+        self.remove_collinear = remove_collinear
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ #
+    # scikit-learn plumbing
+    # ------------------------------------------------------------------ #
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+    def get_feature_names_out(self, input_features=None):
+        """Output feature names: the input's (the imputer keeps every column).
+
+        Parameters
+        ----------
+        input_features : array-like of str, optional
+            Must match ``feature_names_in_`` when given.
+
+        Returns
+        -------
+        ndarray of str
+        """
+        check_is_fitted(self, "n_features_in_")
+        if input_features is not None:
+            input_features = np.asarray(input_features, dtype=object)
+            if len(input_features) != self.n_features_in_:
+                raise ValueError(
+                    f"input_features has {len(input_features)} names, expected "
+                    f"{self.n_features_in_}."
+                )
+            if hasattr(self, "feature_names_in_") and not np.array_equal(
+                input_features, self.feature_names_in_
+            ):
+                raise ValueError("input_features is not equal to feature_names_in_.")
+            return input_features
+        if hasattr(self, "feature_names_in_"):
+            return np.asarray(self.feature_names_in_, dtype=object)
+        return np.asarray([f"x{i}" for i in range(self.n_features_in_)], dtype=object)
+
+    # ------------------------------------------------------------------ #
+    # Validation
+    # ------------------------------------------------------------------ #
+    def _validate_params(self):
+        if not isinstance(self.max_iter, numbers.Integral) or isinstance(self.max_iter, bool):
+            raise TypeError(f"max_iter must be an int, got {type(self.max_iter).__name__}.")
+        if self.max_iter < 1:
+            raise ValueError(f"max_iter must be >= 1, got {self.max_iter}.")
+        if isinstance(self.visit_sequence, str):
+            if self.visit_sequence not in _VISIT_SEQUENCES:
+                raise ValueError(
+                    f"visit_sequence must be one of {_VISIT_SEQUENCES} or a list of columns, "
+                    f"got {self.visit_sequence!r}."
+                )
+        if self.initial_strategy not in _INIT_STRATEGIES:
+            raise ValueError(
+                f"initial_strategy must be one of {_INIT_STRATEGIES}, "
+                f"got {self.initial_strategy!r}."
+            )
+        if not isinstance(self.verbose, (numbers.Integral, bool)):
+            raise TypeError(f"verbose must be an int, got {type(self.verbose).__name__}.")
+        as_seed_sequence(self.random_state)  # type check only
+
+    def _resolve_cluster(self, columns, is_frame):
+        if self.cluster is None:
+            return None
+        if self.cluster in columns:
+            return columns.index(self.cluster)
+        if (
+            not is_frame
+            and isinstance(self.cluster, numbers.Integral)
+            and 0 <= self.cluster < len(columns)
+        ):
+            return int(self.cluster)
+        raise ValueError(
+            f"cluster={self.cluster!r} is not a column of X (columns: {list(columns)})."
+        )
+
+    def _cluster_codes(self, values_raw: pd.Series | np.ndarray, fit: bool):
+        series = pd.Series(values_raw)
+        if series.isna().any():
+            rows = np.flatnonzero(series.isna().to_numpy())[:5].tolist()
+            raise ValueError(
+                f"The cluster column {self.cluster!r} has missing values (rows {rows}...); "
+                "every row needs a cluster id."
+            )
+        if fit:
+            codes, uniques = pd.factorize(series, sort=True)
+            self._cluster_values_ = pd.Index(uniques)
+            return codes.astype(np.int64), len(uniques)
+        known = self._cluster_values_
+        codes = known.get_indexer(series)
+        new = codes < 0
+        n_groups = len(known)
+        if new.any():
+            new_codes, new_uniques = pd.factorize(series[new], sort=True)
+            codes[new] = n_groups + new_codes
+            n_groups += len(new_uniques)
+        return codes.astype(np.int64), n_groups
+
+    def _resolve_one_method(self, spec, name):
+        if spec is None or (isinstance(spec, str) and spec == ""):
+            return None, ""
+        if isinstance(spec, str):
+            try:
+                return get_method(spec), spec
+            except ValueError as exc:
+                raise ValueError(f"Column {name!r}: {exc}") from None
+        if isinstance(spec, ConditionalMethod):
+            return clone(spec), type(spec).__name__
+        if isinstance(spec, BaseEstimator) and hasattr(spec, "fit") and hasattr(spec, "predict"):
+            return EstimatorMethod(clone(spec)), type(spec).__name__
+        raise TypeError(
+            f"Column {name!r}: a method must be a registered name, a ConditionalMethod or a "
+            f"scikit-learn estimator, got {spec!r}."
+        )
+
+    def _resolve_methods(self, X, enc, missing_any):
+        columns = enc.columns
+        cluster_name = None if self._cluster_index is None else columns[self._cluster_index]
+        if isinstance(X, pd.DataFrame):
+            frame = X
+        else:
+            frame = pd.DataFrame(enc.values, columns=columns)
+        defaults = make_methods(frame, cluster=cluster_name, include_complete=True)
+        spec = self.methods
+        if spec is None:
+            chosen = defaults
+        elif isinstance(spec, str):
+            chosen = {c: (spec if missing_any[j] and c != cluster_name else "")
+                      for j, c in enumerate(columns)}
+        elif isinstance(spec, dict):
+            unknown = [k for k in spec if k not in columns]
+            if unknown:
+                raise ValueError(f"methods names columns that are not in X: {unknown}.")
+            chosen = {c: spec.get(c, defaults[c] if missing_any[j] else "")
+                      for j, c in enumerate(columns)}
+        else:
+            raise TypeError(
+                f"methods must be None, a method name or a dict, got {type(spec).__name__}."
+            )
+        methods, names = {}, {}
+        for j, c in enumerate(columns):
+            m, label = self._resolve_one_method(chosen[c], c)
+            if m is not None and j == self._cluster_index:
+                raise ValueError(f"The cluster column {c!r} cannot have an imputation method.")
+            if m is not None and getattr(m, "needs_groups", False) and self._cluster_index is None:
+                raise ValueError(
+                    f"Column {c!r}: method {label!r} is a two-level method and needs the "
+                    "cluster column: set cluster=."
+                )
+            methods[c], names[c] = m, label
+        return methods, names
+
+    def _target_coding(self, method, info, y_obs, name, label):
+        kinds = method.supported_kinds
+        if info.storage == "numeric":
+            if "continuous" in kinds:
+                return _TargetCoding("continuous")
+            levels = np.unique(y_obs)
+            if "binary" in kinds and len(levels) <= 2:
+                if len(levels) == 1:
+                    levels = np.repeat(levels, 2)
+                return _TargetCoding("binary", levels, 2)
+            if "categorical" in kinds and np.all(levels == np.round(levels)):
+                return _TargetCoding("categorical", levels, len(levels))
+            raise ValueError(
+                f"Method {label!r} cannot impute column {name!r}: the column is continuous "
+                f"({len(levels)} distinct observed values) and {label!r} imputes "
+                f"{' or '.join(kinds)} columns."
+            )
+        kind = info.kind
+        if kind in kinds or (kind == "binary" and "categorical" in kinds):
+            return _TargetCoding(kind, None, info.n_categories)
+        raise ValueError(
+            f"Method {label!r} cannot impute column {name!r}: the column is {kind} and "
+            f"{label!r} imputes {' or '.join(kinds)} columns."
+        )
+
+    def _resolve_visit_sequence(self, columns, incomplete, missing_frac):
+        vs = self.visit_sequence
+        if isinstance(vs, str):
+            order = [c for c in columns if c in incomplete]
+            if vs == "arabic":
+                order = order[::-1]
+            elif vs in ("monotone", "revmonotone"):
+                order = sorted(order, key=lambda c: missing_frac[c], reverse=vs == "revmonotone")
+            return order
+        if not np.iterable(vs):
+            raise TypeError("visit_sequence must be a string or a list of column labels.")
+        vs = list(vs)
+        unknown = [c for c in vs if c not in columns]
+        if unknown:
+            raise ValueError(f"visit_sequence names columns that are not in X: {unknown}.")
+        return [c for c in vs if c in incomplete]
+
+    # ------------------------------------------------------------------ #
+    # Fitting
+    # ------------------------------------------------------------------ #
+    def fit(self, X, y=None):
+        """Run the chained equations on X and keep the fitted conditional models.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Data with missing values (NaN, None or pd.NA).
+        y : ignored
+
+        Returns
+        -------
+        self : MultilevelIterativeImputer
+        """
+        self.fit_transform(X)
+        return self
+
+    def fit_transform(self, X, y=None):
+        """Run the chained equations and return the completed training data.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Data with missing values.
+        y : ignored
+
+        Returns
+        -------
+        X_completed : DataFrame or ndarray
+            Same container, columns, index and dtypes as X; observed values
+            unchanged; missing values replaced by the chain's last draws.
+        """
+        self._validate_params()
+        enc = encode(X)
+        values = enc.values  # a fresh array: X is never modified
+        columns = enc.columns
+        self._infos = enc.infos
+        self.n_features_in_ = len(columns)
+        if enc.is_frame and all(isinstance(c, str) for c in columns):
+            self.feature_names_in_ = np.asarray(columns, dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        if values.shape[0] == 0:
+            raise ValueError("X has no rows.")
+        self._cluster_index = self._resolve_cluster(columns, enc.is_frame)
+        seeds = as_seed_sequence(self.random_state).spawn(2)
+        rng = np.random.default_rng(seeds[0])
+        self._transform_seed = seeds[1]
+
+        groups, n_groups = None, 0
+        if self._cluster_index is not None:
+            raw = X.iloc[:, self._cluster_index] if enc.is_frame else values[:, self._cluster_index]
+            groups, n_groups = self._cluster_codes(raw, fit=True)
+        mask = np.isnan(values)
+        n_missing = mask.sum(axis=0)
+        all_missing = [c for j, c in enumerate(columns) if n_missing[j] == len(values)]
+        if all_missing:
+            raise ValueError(
+                f"Columns {all_missing} are entirely missing: nothing to impute them from. "
+                "Drop them or give them some observed values."
+            )
+        methods, names = self._resolve_methods(X, enc, n_missing > 0)
+        if self.predictor_matrix is None:
+            cl_name = None if self._cluster_index is None else columns[self._cluster_index]
+            pm = make_predictor_matrix(pd.DataFrame(columns=columns), cluster=cl_name)
+        else:
+            cl_name = None if self._cluster_index is None else columns[self._cluster_index]
+            pm = validate_predictor_matrix(self.predictor_matrix, columns, cl_name)
+        pm_values = pm.to_numpy().copy()
+        if self._cluster_index is not None:
+            pm_values[:, self._cluster_index] = np.where(
+                pm_values[:, self._cluster_index] != 0, -2, 0
+            )
+        log = []
+        # incomplete predictors without a method cannot be used
+        unimputed = [j for j, c in enumerate(columns) if n_missing[j] > 0 and methods[c] is None]
+        for j in unimputed:
+            users = np.flatnonzero(pm_values[:, j] != 0)
+            users = [columns[t] for t in users if methods[columns[t]] is not None]
+            if users:
+                pm_values[:, j] = 0
+                log.append(dict(iteration=0, variable=columns[j], event="not used as predictor",
+                                detail=f"incomplete without a method; was a predictor of {users}"))
+        self.predictor_matrix_ = pd.DataFrame(pm_values, index=pm.index, columns=pm.columns)
+        self._builder = DesignBuilder(enc.infos, pm_values, self._cluster_index)
+        self.methods_ = methods
+        self.method_names_ = names
+        self._codings = {}
+        self._keep = {}
+        for j, c in enumerate(columns):
+            if methods[c] is not None:
+                obs_vals = values[~mask[:, j], j]
+                self._codings[j] = self._target_coding(
+                    methods[c], enc.infos[j], obs_vals, c, names[c]
+                )
+        incomplete = {c for j, c in enumerate(columns) if n_missing[j] > 0 and methods[c]}
+        frac = {c: n_missing[j] / len(values) for j, c in enumerate(columns)}
+        self.visit_sequence_ = self._resolve_visit_sequence(columns, incomplete, frac)
+        col_pos = {c: j for j, c in enumerate(columns)}
+
+        self._fill_pools(values, mask, rng)
+        self._initial_fill(values, mask, rng)
+        trace = []
+        for it in range(1, self.max_iter + 1):
+            for c in self.visit_sequence_:
+                j = col_pos[c]
+                draws = self._visit(values, mask, j, groups, n_groups, rng, log, it)
+                trace.append((it, c, float(np.mean(draws)), float(np.std(draws, ddof=1))
+                              if len(draws) > 1 else np.nan))
+            if self.verbose:
+                print(f"[skmice] iteration {it}/{self.max_iter} done", file=sys.stderr)
+        # complete columns with a method: fit once, for transform of new data
+        for j, c in enumerate(columns):
+            if methods[c] is not None and n_missing[j] == 0:
+                self._visit(values, mask, j, groups, n_groups, rng, log, self.max_iter,
+                            sample=False)
+        self.n_iter_ = self.max_iter
+        self.trace_ = pd.DataFrame(trace, columns=["iteration", "variable", "mean", "sd"])
+        self.log_ = pd.DataFrame(log, columns=["iteration", "variable", "event", "detail"])
+        return decode(values, enc, X if enc.is_frame else None)
+
+    def _fill_pools(self, values, mask, rng):
+        """Keep (a sample of) each column's observed values for initial fills."""
+        self._pools = {}
+        for j in range(values.shape[1]):
+            obs = values[~mask[:, j], j]
+            if len(obs) > _POOL_SIZE:
+                obs = rng.choice(obs, _POOL_SIZE, replace=False)
+            self._pools[j] = obs.copy()
+
+    def _initial_fill(self, values, mask, rng):
+        for j in range(values.shape[1]):
+            mis = mask[:, j]
+            if not mis.any() or j not in self._codings:
+                continue
+            pool = self._pools[j]
+            if self.initial_strategy == "sample":
+                values[mis, j] = rng.choice(pool, mis.sum(), replace=True)
+            elif self._infos[j].storage == "numeric":
+                values[mis, j] = pool.mean()
+            else:
+                vals, counts = np.unique(pool, return_counts=True)
+                values[mis, j] = vals[np.argmax(counts)]
+
+    def _design_for(self, values, j, groups, n_groups, method):
+        return self._builder.build(values, j, groups, n_groups, method.needs_groups)
+
+    def _visit(self, values, mask, j, groups, n_groups, rng, log, it, sample=True):
+        """Fit the method of column j on its observed rows and redraw its missing rows."""
+        name = self._infos[j].name
+        method = self.methods_[name]
+        coding = self._codings[j]
+        td = self._design_for(values, j, groups, n_groups, method)
+        obs = ~mask[:, j]
+        y_obs = coding.to_codes(values[obs, j])
+        if self.remove_collinear and td.design.X.shape[1] > 1:
+            keep = np.ones(td.design.X.shape[1], dtype=bool)
+            keep[1:] = remove_lindep(td.design.X[obs, 1:], y_obs)
+            if not keep.all():
+                dropped = [n for n, k in zip(td.x_names, keep) if not k]
+                log.append(dict(iteration=it, variable=name, event="predictors dropped",
+                                detail=f"constant or collinear: {dropped}"))
+                td = drop_columns(td, keep)
+        else:
+            keep = np.ones(td.design.X.shape[1], dtype=bool)
+        self._keep[j] = keep
+        self._fit_method(method, td.design.take(obs), y_obs, rng, name)
+        if not sample:
+            return None
+        mis = mask[:, j]
+        draws = self._sample_method(method, td.design.take(mis), rng, name, coding)
+        values[mis, j] = coding.from_codes(draws)
+        return values[mis, j]
+
+    @staticmethod
+    def _fit_method(method, design, y, rng, name):
+        try:
+            method.fit(design, y, rng)
+        except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
+            raise type(exc)(f"Imputing column {name!r} failed: {exc}") from exc
+
+    @staticmethod
+    def _sample_method(method, design, rng, name, coding, observed=None):
+        try:
+            draws = method.sample(design, rng, observed=observed)
+        except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
+            raise type(exc)(f"Imputing column {name!r} failed: {exc}") from exc
+        draws = np.asarray(draws, dtype=np.float64).reshape(-1)
+        if draws.shape[0] != design.n_rows:
+            raise ValueError(
+                f"Method {type(method).__name__} returned {draws.shape[0]} values for column "
+                f"{name!r}, expected {design.n_rows}."
+            )
+        if not np.all(np.isfinite(draws)):
+            raise FloatingPointError(
+                f"Method {type(method).__name__} produced non-finite imputations for column "
+                f"{name!r}."
+            )
+        if coding.kind != "continuous":
+            k = coding.n_categories
+            if np.any(draws != np.round(draws)) or draws.min() < 0 or draws.max() >= k:
+                raise ValueError(
+                    f"Method {type(method).__name__} returned invalid category codes for column "
+                    f"{name!r} (expected integers in [0, {k})."
+                )
+        return draws
+
+    # ------------------------------------------------------------------ #
+    # Transform
+    # ------------------------------------------------------------------ #
+    def _check_columns(self, X, enc_is_frame, columns_in):
+        if hasattr(self, "feature_names_in_"):
+            if not enc_is_frame:
+                warnings.warn(
+                    "X has no feature names, but MultilevelIterativeImputer was fitted with "
+                    "feature names",
+                    UserWarning,
+                )
+                return
+            got = list(columns_in)
+            want = list(self.feature_names_in_)
+            if got != want:
+                missing = [c for c in want if c not in got]
+                extra = [c for c in got if c not in want]
+                raise ValueError(
+                    "The columns of X differ from those seen in fit: "
+                    f"missing {missing}, unexpected {extra}"
+                    + ("" if missing or extra else " (the order differs)")
+                    + "."
+                )
+
+    def transform(self, X):
+        """Impute new data with the fitted conditional models, without refitting.
+
+        Every missing entry is filled by draws from the models fitted in
+        ``fit`` (parameters as drawn at the chain's last iteration), cycling
+        ``max_iter`` times over the incomplete columns. Clusters seen in fit
+        use their drawn random effects; new clusters get random effects drawn
+        from their posterior given their observed rows. The same input gives
+        the same output.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Same columns as in fit.
+
+        Returns
+        -------
+        X_completed : DataFrame or ndarray
+        """
+        check_is_fitted(self, "methods_")
+        is_frame = isinstance(X, pd.DataFrame)
+        if is_frame:
+            self._check_columns(X, True, X.columns)
+        else:
+            self._check_columns(X, False, None)
+        n_cols = X.shape[1] if hasattr(X, "shape") and len(np.shape(X)) == 2 else None
+        if n_cols is not None and n_cols != self.n_features_in_:
+            raise ValueError(
+                f"X has {n_cols} features, but MultilevelIterativeImputer is expecting "
+                f"{self.n_features_in_} features as input."
+            )
+        enc = encode(X, infos=self._infos)
+        values = enc.values
+        groups, n_groups = None, 0
+        if self._cluster_index is not None:
+            raw = X.iloc[:, self._cluster_index] if is_frame else values[:, self._cluster_index]
+            groups, n_groups = self._cluster_codes(raw, fit=False)
+        mask = np.isnan(values)
+        if not mask.any():
+            return decode(values, enc, X if is_frame else None)
+        columns = enc.columns
+        todo = [j for j in range(len(columns)) if mask[:, j].any()]
+        lacking = [columns[j] for j in todo if self.methods_.get(columns[j]) is None
+                   and j != self._cluster_index]
+        if lacking:
+            raise ValueError(
+                f"Columns {lacking} have missing values in X but no imputation method was "
+                "fitted for them (give them a method in fit)."
+            )
+        rng = np.random.default_rng(
+            np.random.SeedSequence(self._transform_seed.entropy,
+                                   spawn_key=self._transform_seed.spawn_key)
+        )
+        self._initial_fill(values, mask, rng)
+        order = [columns.index(c) for c in self.visit_sequence_ if mask[:, columns.index(c)].any()]
+        order += [j for j in todo if j not in order]
+        for _ in range(self.max_iter):
+            for j in order:
+                self._transform_visit(values, mask, j, groups, n_groups, rng)
+        return decode(values, enc, X if is_frame else None)
+
+    def _transform_visit(self, values, mask, j, groups, n_groups, rng):
+        name = self._infos[j].name
+        method = self.methods_[name]
+        coding = self._codings[j]
+        td = self._design_for(values, j, groups, n_groups, method)
+        td = drop_columns(td, self._keep[j])
+        mis = mask[:, j]
+        observed = None
+        if method.needs_groups:
+            obs = ~mis
+            observed = (td.design.take(obs), coding.to_codes(values[obs, j]))
+        draws = self._sample_method(method, td.design.take(mis), rng, name, coding, observed)
+        values[mis, j] = coding.from_codes(draws)

@@ -1,0 +1,219 @@
+"""Multiple imputation: m independent chains, their completed data, analysis.
+
+``multiple_impute`` is R's ``mice()``; ``MultiplyImputedData`` is R's ``mids``
+(``complete``, ``with``/``analyze``, then ``pool``).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from sklearn.base import clone
+
+from ._imputer import MultilevelIterativeImputer
+from ._random import spawn_seeds
+
+__all__ = ["MultiplyImputedData", "multiple_impute"]
+
+
+def _check_n(value, name):
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}.")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}.")
+
+
+def _run_chain(imputer, X, seed):
+    imp = clone(imputer).set_params(random_state=seed)
+    completed = imp.fit_transform(X)
+    return imp, completed
+
+
+def multiple_impute(
+    X,
+    imputer: MultilevelIterativeImputer | None = None,
+    n_imputations: int = 5,
+    n_jobs: int | None = None,
+    random_state=None,
+) -> "MultiplyImputedData":
+    """Impute X ``n_imputations`` times with independent chains.
+
+    Each chain is a clone of ``imputer`` with its own seed, spawned from
+    ``random_state`` (:class:`numpy.random.SeedSequence`), so the result is
+    the same for any ``n_jobs`` or joblib backend.
+
+    Parameters
+    ----------
+    X : DataFrame or array-like
+        Incomplete data.
+    imputer : MultilevelIterativeImputer, optional
+        The imputation model (its ``random_state`` is replaced per chain).
+        Default: ``MultilevelIterativeImputer()``.
+    n_imputations : int, default=5
+        Number of imputations m.
+    n_jobs : int, optional
+        Chains run in parallel with joblib (None = 1 unless inside a
+        ``joblib.parallel_backend`` context; -1 = all cores).
+    random_state : None, int, SeedSequence or Generator
+        Seed of the whole set of chains.
+
+    Returns
+    -------
+    MultiplyImputedData
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from skmice import multiple_impute
+    >>> rng = np.random.default_rng(1)
+    >>> X = pd.DataFrame({"x": rng.normal(size=50)})
+    >>> X["y"] = X["x"] + rng.normal(size=50)
+    >>> X.loc[::4, "y"] = np.nan
+    >>> mi = multiple_impute(X, n_imputations=3, random_state=0)
+    >>> len(mi), mi.long().shape
+    (3, (150, 4))
+    """
+    _check_n(n_imputations, "n_imputations")
+    if imputer is None:
+        imputer = MultilevelIterativeImputer()
+    if not isinstance(imputer, MultilevelIterativeImputer):
+        raise TypeError(
+            f"imputer must be a MultilevelIterativeImputer, got {type(imputer).__name__}."
+        )
+    seeds = spawn_seeds(random_state, n_imputations)
+    results = Parallel(n_jobs=n_jobs)(delayed(_run_chain)(imputer, X, s) for s in seeds)
+    imputers = [r[0] for r in results]
+    completed = [r[1] for r in results]
+    return MultiplyImputedData(X, completed, imputers)
+
+
+class MultiplyImputedData:
+    """The m completed datasets of a multiple imputation (R's ``mids``).
+
+    Parameters
+    ----------
+    data : DataFrame or ndarray
+        The incomplete data.
+    imputations : list of DataFrame or ndarray
+        The m completed datasets.
+    imputers : list of MultilevelIterativeImputer, optional
+        The fitted chains (for traces and diagnostics).
+
+    Attributes
+    ----------
+    n_imputations : int
+        m.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from skmice import MultiplyImputedData
+    >>> data = pd.DataFrame({"y": [1.0, np.nan]})
+    >>> mi = MultiplyImputedData(data, [data.fillna(0.0), data.fillna(2.0)])
+    >>> mi.complete(2)["y"].tolist()
+    [1.0, 2.0]
+    """
+
+    def __init__(self, data, imputations: list, imputers: list | None = None):
+        if len(imputations) == 0:
+            raise ValueError("imputations must hold at least one completed dataset.")
+        self.data = data
+        self.imputations = list(imputations)
+        self.imputers = list(imputers) if imputers is not None else []
+
+    @property
+    def n_imputations(self) -> int:
+        """Number of imputations m."""
+        return len(self.imputations)
+
+    def __len__(self) -> int:
+        return len(self.imputations)
+
+    def __iter__(self):
+        return iter(self.imputations)
+
+    def __repr__(self) -> str:
+        shape = np.shape(self.data)
+        n_mis = int(pd.DataFrame(self.data).isna().sum().sum())
+        return (
+            f"MultiplyImputedData(m={self.n_imputations}, n_rows={shape[0]}, "
+            f"n_columns={shape[1]}, n_missing={n_mis})"
+        )
+
+    def complete(self, i: int = 1):
+        """One completed dataset, numbered as in R: 1..m; 0 is the incomplete data.
+
+        Parameters
+        ----------
+        i : int, default=1
+
+        Returns
+        -------
+        DataFrame or ndarray
+        """
+        if not isinstance(i, numbers.Integral) or not 0 <= i <= self.n_imputations:
+            raise ValueError(f"i must be an int in [0, {self.n_imputations}], got {i!r}.")
+        if i == 0:
+            return self.data.copy()
+        return self.imputations[i - 1]
+
+    def long(self, include: bool = False) -> pd.DataFrame:
+        """All completed datasets stacked, as R's ``complete(imp, "long")``.
+
+        Parameters
+        ----------
+        include : bool, default=False
+            Also include the incomplete data as ``.imp == 0``.
+
+        Returns
+        -------
+        DataFrame
+            Columns ``.imp`` (1..m), ``.id`` (the row label of the original
+            data), then the data's columns.
+        """
+        parts = []
+        start = 0 if include else 1
+        for i in range(start, self.n_imputations + 1):
+            d = pd.DataFrame(self.complete(i))
+            d = d.reset_index(drop=True)
+            ids = pd.DataFrame(self.data).index
+            d.insert(0, ".id", np.asarray(ids))
+            d.insert(0, ".imp", i)
+            parts.append(d)
+        return pd.concat(parts, ignore_index=True)
+
+    def analyze(self, fn):
+        """Fit an analysis model on every completed dataset (R's ``with``).
+
+        Parameters
+        ----------
+        fn : callable
+            Takes one completed dataset and returns a fitted model
+            (statsmodels results, a scikit-learn estimator, or a
+            ``(params, cov)`` pair).
+
+        Returns
+        -------
+        MultipleAnalyses
+            A list of the m fits with ``.pool()``, ``.summary()``, ``D1``-``D3``.
+        """
+        from .analysis import MultipleAnalyses
+
+        if not callable(fn):
+            raise TypeError("fn must be callable: it receives one completed dataset.")
+        return MultipleAnalyses([fn(d) for d in self.imputations])
+
+    @property
+    def trace_(self) -> pd.DataFrame:
+        """Chain traces stacked, with a ``chain`` column (1..m)."""
+        if not self.imputers:
+            raise AttributeError("No fitted imputers: traces are unavailable.")
+        parts = []
+        for k, imp in enumerate(self.imputers, start=1):
+            t = imp.trace_.copy()
+            t.insert(0, "chain", k)
+            parts.append(t)
+        return pd.concat(parts, ignore_index=True)

@@ -1,0 +1,276 @@
+"""The ConditionalMethod contract and the registry of method names.
+
+A conditional method imputes one target column given a design matrix. The
+imputer builds the design (fixed part ``X``, random part ``Z``, cluster codes);
+the method never sees column names or the predictor matrix. Every method:
+
+* ``fit(design, y, random_state)`` on the *observed* rows of the target, drawing
+  its parameters from their posterior (or an approximation of it), so that the
+  imputations it produces are proper multiple imputations;
+* ``sample(design, random_state, observed=None)`` for the rows to impute, using
+  the parameters drawn in the last ``fit``.
+
+Two-level methods (``needs_groups = True``) may keep sampler state between calls
+to ``fit`` (warm start): the chained-equations loop calls ``fit`` once per
+iteration with the current completed data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+__all__ = [
+    "ConditionalMethod",
+    "Design",
+    "get_method",
+    "register_method",
+    "registered_methods",
+]
+
+KINDS = ("continuous", "binary", "categorical")
+
+
+@dataclass
+class Design:
+    """Design matrices of one target for a set of rows.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_rows, p)
+        Fixed-effects design. Column 0 is the intercept (all ones).
+    Z : ndarray of shape (n_rows, q) or None
+        Random-effects design for two-level methods; column 0 is the random
+        intercept. None for single-level methods.
+    groups : ndarray of shape (n_rows,) of int64 or None
+        Cluster code of each row, in ``[0, n_groups)``. Codes are shared
+        between the design given to ``fit`` and the one given to ``sample`` (a
+        cluster keeps its code), and clusters without observed rows still have
+        a code (systematically missing clusters).
+    n_groups : int
+        Number of cluster codes in use. In ``sample``, codes at or beyond the
+        ``n_groups`` seen by ``fit`` are clusters new to the method.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmice.methods import Design
+    >>> d = Design(X=np.ones((3, 1)))
+    >>> d.n_rows
+    3
+    """
+
+    X: np.ndarray
+    Z: np.ndarray | None = None
+    groups: np.ndarray | None = None
+    n_groups: int = 0
+
+    @property
+    def n_rows(self) -> int:
+        """Number of rows of the design."""
+        return self.X.shape[0]
+
+    def take(self, rows) -> "Design":
+        """Return the design restricted to ``rows`` (a mask or an index array)."""
+        return Design(
+            X=self.X[rows],
+            Z=None if self.Z is None else self.Z[rows],
+            groups=None if self.groups is None else self.groups[rows],
+            n_groups=self.n_groups,
+        )
+
+
+class ConditionalMethod(BaseEstimator):
+    """Base class of the conditional imputation methods.
+
+    Subclasses implement :meth:`fit` and :meth:`sample`, and set the class
+    attributes below. Parameters are stored untouched in ``__init__`` as in
+    scikit-learn; state computed in ``fit`` ends with an underscore.
+
+    Attributes
+    ----------
+    needs_groups : bool
+        True for two-level methods, which need ``Z`` and ``groups`` in the design.
+    supported_kinds : tuple of str
+        Target kinds the method can impute, among ``"continuous"``,
+        ``"binary"`` and ``"categorical"``. Binary and categorical targets are
+        passed as float codes ``0, 1, ..., K - 1``.
+    cluster_level : bool
+        True for methods imputing a cluster-level variable (one value per
+        cluster).
+
+    Examples
+    --------
+    A method of one's own: impute the mean of the observed values plus noise
+    drawn from their spread.
+
+    >>> import numpy as np
+    >>> from skmice.methods import ConditionalMethod
+    >>> class NoisyMean(ConditionalMethod):
+    ...     def fit(self, design, y, random_state):
+    ...         self.mean_, self.sd_ = y.mean(), y.std()
+    ...         return self
+    ...     def sample(self, design, random_state, observed=None):
+    ...         return self.mean_ + self.sd_ * random_state.standard_normal(design.n_rows)
+    >>> from skmice.methods import Design
+    >>> rng = np.random.default_rng(0)
+    >>> m = NoisyMean().fit(Design(np.ones((4, 1))), np.array([1., 2., 3., 4.]), rng)
+    >>> m.sample(Design(np.ones((2, 1))), rng).shape
+    (2,)
+    """
+
+    needs_groups: bool = False
+    supported_kinds: tuple = ("continuous",)
+    cluster_level: bool = False
+
+    def fit(self, design: Design, y: np.ndarray, random_state: np.random.Generator):
+        """Fit the method on the observed rows and draw its parameters.
+
+        Parameters
+        ----------
+        design : Design
+            Design of the observed rows of the target.
+        y : ndarray of shape (n_obs,)
+            Observed values of the target (float; codes for categorical targets).
+        random_state : numpy.random.Generator
+            Source of randomness for the parameter draws.
+
+        Returns
+        -------
+        self : ConditionalMethod
+        """
+        raise NotImplementedError  # abstract
+
+    def sample(
+        self,
+        design: Design,
+        random_state: np.random.Generator,
+        observed: tuple | None = None,
+    ) -> np.ndarray:
+        """Draw imputations for the rows of ``design``.
+
+        Parameters
+        ----------
+        design : Design
+            Design of the rows to impute.
+        random_state : numpy.random.Generator
+            Source of randomness.
+        observed : tuple (Design, ndarray) or None
+            Observed rows of the same data, used by two-level methods to draw
+            the random effects of clusters not seen in ``fit`` from their
+            posterior (``transform`` of new data). Single-level methods
+            ignore it.
+
+        Returns
+        -------
+        values : ndarray of shape (n_rows,)
+            The imputed values (float; codes for categorical targets).
+        """
+        raise NotImplementedError  # abstract
+
+    def _more_tags(self):  # pragma: no cover - old scikit-learn tags
+        return {"non_deterministic": True}
+
+
+_REGISTRY: dict[str, type] = {}
+
+
+def register_method(name: str, cls=None):
+    """Register a conditional method class under a name.
+
+    Usable as a function or as a class decorator. Registered names can be
+    given in the ``methods`` parameter of
+    :class:`~skmice.MultilevelIterativeImputer`.
+
+    Parameters
+    ----------
+    name : str
+        The method's name, such as ``"pmm"``.
+    cls : type, optional
+        A subclass of :class:`ConditionalMethod`. When omitted, a decorator is
+        returned.
+
+    Returns
+    -------
+    cls or decorator
+
+    Examples
+    --------
+    >>> from skmice.methods import ConditionalMethod, register_method, get_method
+    >>> @register_method("my.constant")
+    ... class Constant(ConditionalMethod):
+    ...     def fit(self, design, y, random_state):
+    ...         self.value_ = y[0]
+    ...         return self
+    ...     def sample(self, design, random_state, observed=None):
+    ...         return [self.value_] * design.n_rows
+    >>> type(get_method("my.constant")).__name__
+    'Constant'
+    """
+
+    def decorator(klass):
+        if not (isinstance(klass, type) and issubclass(klass, ConditionalMethod)):
+            raise TypeError(
+                f"register_method({name!r}): expected a ConditionalMethod subclass, "
+                f"got {klass!r}."
+            )
+        if not isinstance(name, str) or not name:
+            raise TypeError("register_method: the name must be a non-empty string.")
+        _REGISTRY[name] = klass
+        return klass
+
+    if cls is None:
+        return decorator
+    return decorator(cls)
+
+
+def registered_methods() -> dict[str, type]:
+    """Return a copy of the name -> class registry.
+
+    Returns
+    -------
+    dict
+        Method names and their classes.
+
+    Examples
+    --------
+    >>> from skmice.methods import registered_methods
+    >>> "pmm" in registered_methods()
+    True
+    """
+    return dict(_REGISTRY)
+
+
+def get_method(name: str, **params) -> ConditionalMethod:
+    """Instantiate a registered method by name.
+
+    Parameters
+    ----------
+    name : str
+        A registered name ("pmm", "norm", "logreg", "polyreg", "2l.pan", ...).
+    **params
+        Parameters passed to the class.
+
+    Returns
+    -------
+    ConditionalMethod
+
+    Raises
+    ------
+    ValueError
+        If the name is not registered; the message lists the known names.
+
+    Examples
+    --------
+    >>> from skmice.methods import get_method
+    >>> get_method("pmm", donors=3).donors
+    3
+    """
+    try:
+        cls = _REGISTRY[name]
+    except (KeyError, TypeError):
+        known = ", ".join(sorted(_REGISTRY))
+        raise ValueError(f"Unknown method {name!r}; known methods: {known}.") from None
+    return cls(**params)

@@ -1,0 +1,26 @@
+"""scikit-learn's estimator checks on the imputer."""
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skmice import MultilevelIterativeImputer
+
+# Checks expected to fail, with the reason.
+EXPECTED_FAILED_CHECKS = {
+    # The check puts a dict into an object column and expects numpy's message
+    # "argument must be a string or a number"; skmice raises a TypeError that
+    # names the column and the value types it mixes instead (tested in
+    # test_imputer.py::test_error_mixed_types_in_object_column).
+    "check_dtype_object": "skmice's own error message names the column and its mixed types",
+}
+
+
+@parametrize_with_checks(
+    [
+        MultilevelIterativeImputer(max_iter=2, random_state=0),
+        MultilevelIterativeImputer(methods="norm", max_iter=2, visit_sequence="monotone",
+                                   random_state=0),
+    ],
+    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
+)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
