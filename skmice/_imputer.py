@@ -27,7 +27,7 @@ from ._design import (
     validate_predictor_matrix,
 )
 from ._random import as_seed_sequence
-from .methods import ConditionalMethod, EstimatorMethod, get_method
+from .methods import ConditionalMethod, Design, EstimatorMethod, get_method
 
 __all__ = ["MultilevelIterativeImputer"]
 
@@ -326,7 +326,8 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
             m, label = self._resolve_one_method(chosen[c], c)
             if m is not None and j == self._cluster_index:
                 raise ValueError(f"The cluster column {c!r} cannot have an imputation method.")
-            if m is not None and getattr(m, "needs_groups", False) and self._cluster_index is None:
+            two_level = getattr(m, "needs_groups", False) or getattr(m, "cluster_level", False)
+            if m is not None and two_level and self._cluster_index is None:
                 raise ValueError(
                     f"Column {c!r}: method {label!r} is a two-level method and needs the "
                     "cluster column: set cluster=."
@@ -530,6 +531,9 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         name = self._infos[j].name
         method = self.methods_[name]
         coding = self._codings[j]
+        if getattr(method, "cluster_level", False):
+            return self._visit_cluster_level(values, mask, j, groups, n_groups, rng, log, it,
+                                             fit=True, sample=sample)
         td = self._design_for(values, j, groups, n_groups, method)
         obs = ~mask[:, j]
         y_obs = coding.to_codes(values[obs, j])
@@ -550,6 +554,74 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         mis = mask[:, j]
         draws = self._sample_method(method, td.design.take(mis), rng, name, coding)
         values[mis, j] = coding.from_codes(draws)
+        return values[mis, j]
+
+    def _cluster_label(self, codes):
+        known = self._cluster_values_
+        return [known[c] if c < len(known) else f"<new cluster {c - len(known) + 1}>"
+                for c in codes]
+
+    def _visit_cluster_level(self, values, mask, j, groups, n_groups, rng, log, it, fit, sample):
+        """Visit a cluster-level target: one row per cluster, values copied to the rows.
+
+        The design is aggregated to cluster means; clusters where the target is
+        observed (in any row) give the training rows; rows missing in such
+        clusters are filled deductively; clusters with nothing observed are
+        drawn by the method.
+        """
+        name = self._infos[j].name
+        method = self.methods_[name]
+        coding = self._codings[j]
+        td = self._builder.build(values, j, groups, n_groups, two_level=False)
+        obs = ~mask[:, j]
+        y_obs = coding.to_codes(values[obs, j])
+        g_obs = groups[obs]
+        counts = np.bincount(g_obs, minlength=n_groups)
+        lo = np.full(n_groups, np.inf)
+        hi = np.full(n_groups, -np.inf)
+        np.minimum.at(lo, g_obs, y_obs)
+        np.maximum.at(hi, g_obs, y_obs)
+        has = counts > 0
+        scale = np.maximum(np.maximum(np.abs(lo), np.abs(hi)), 1e-300)
+        bad = has & (hi - lo > 1e-9 * scale)
+        if bad.any():
+            labels = self._cluster_label(np.flatnonzero(bad)[:10])
+            raise ValueError(
+                f"Column {name!r} is imputed as a cluster-level variable, but its observed "
+                f"values differ within clusters {labels}"
+                + (" (and more)" if bad.sum() > 10 else "")
+                + ": use a unit-level method or make the values agree."
+            )
+        n_rows = np.bincount(groups, minlength=n_groups).astype(np.float64)
+        Xc = np.empty((n_groups, td.design.X.shape[1]))
+        for c in range(Xc.shape[1]):  # a few columns, not clusters
+            Xc[:, c] = np.bincount(groups, weights=td.design.X[:, c], minlength=n_groups)
+        Xc /= np.maximum(n_rows, 1.0)[:, None]
+        present = n_rows > 0
+        y_c = np.where(has, lo, np.nan)
+        if fit:
+            keep = np.ones(Xc.shape[1], dtype=bool)
+            if self.remove_collinear and Xc.shape[1] > 1:
+                keep[1:] = remove_lindep(Xc[has, 1:], y_c[has])
+                if not keep.all() and log is not None:
+                    dropped = [n for n, k in zip(td.x_names, keep) if not k]
+                    log.append(dict(iteration=it, variable=name, event="predictors dropped",
+                                    detail=f"constant or collinear (cluster level): {dropped}"))
+            self._keep[j] = keep
+            self._fit_method(method, Design(X=Xc[has][:, keep]), y_c[has], rng, name)
+        keep = self._keep[j]
+        if not sample:
+            return None
+        need = present & ~has
+        if need.any():
+            draws = self._sample_method(method, Design(X=Xc[need][:, keep]), rng, name, coding)
+            y_c[need] = draws
+            if log is not None and type(method).__name__ == "ClusterMean" and it == 1:
+                log.append(dict(iteration=it, variable=name, event="2lonly.mean fallback",
+                                detail=f"{int(need.sum())} clusters with nothing observed drawn "
+                                       f"by the fallback model"))
+        mis = mask[:, j]
+        values[mis, j] = coding.from_codes(y_c[groups[mis]])
         return values[mis, j]
 
     @staticmethod
@@ -674,6 +746,10 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         name = self._infos[j].name
         method = self.methods_[name]
         coding = self._codings[j]
+        if getattr(method, "cluster_level", False):
+            self._visit_cluster_level(values, mask, j, groups, n_groups, rng, None, 0,
+                                      fit=False, sample=True)
+            return
         td = self._design_for(values, j, groups, n_groups, method)
         td = drop_columns(td, self._keep[j])
         mis = mask[:, j]

@@ -125,7 +125,7 @@ def make_popularity(
     --------
     >>> from skmice.datasets import make_popularity
     >>> b = make_popularity(random_state=0)
-    >>> b.data.shape[1], b.cluster, 0.35 < b.data["popular"].isna().mean() < 0.5
+    >>> b.data.shape[1], b.cluster, bool(0.35 < b.data["popular"].isna().mean() < 0.5)
     (6, 'school', True)
     """
     if n_schools < 1 or min_size < 1 or max_size < min_size:

@@ -1,0 +1,1141 @@
+"""Two-level imputation of continuous targets: 2l.pan / 2l.lmer, 2l.norm, 2l.pmm.
+
+The model is the linear mixed model
+
+    y_ij = x_ij' beta + z_ij' b_j + e_ij,    b_j ~ N(0, Psi),
+
+with one residual variance (:class:`TwoLevelNormal`, R's ``2l.pan``), one
+residual variance per cluster (:class:`TwoLevelHeteroscedastic`, R's
+``2l.norm``), or used for predictive mean matching (:class:`TwoLevelPMM`,
+miceadds' ``2l.pmm``). All three are Gibbs samplers whose state is kept
+between calls to ``fit`` (warm start): the chained-equations loop calls
+``fit`` once per iteration, so each call only needs a step or a few.
+
+Implementation notes (see ``doc`` and ALGORITHMS section 3):
+
+* Every call to ``fit`` reduces the data to sufficient statistics once: the
+  global ``X'X``, ``X'y``, ``y'y`` and, per cluster, ``Z_j'Z_j``, ``Z_j'X_j``,
+  ``Z_j'y_j`` (:mod:`skmice._grouped`). A Gibbs step then costs
+  ``O(N q^2 p)`` and never touches the rows again, so extra steps within a
+  call are nearly free.
+* The sampler works in standardised units: ``y`` centred and scaled by its
+  standard deviation, the columns of ``X`` and ``Z`` (but the intercept)
+  centred and scaled. The priors below are stated in those units, which makes
+  the imputations equivariant to the location and scale of every variable;
+  the state is stored in the original units and converted at every call.
+* ``beta`` is drawn from its conditional posterior given the variance
+  components with the random effects integrated out, then ``b_j`` given
+  ``beta``: a joint (blocked) draw of ``(beta, b)``. This avoids the slow
+  mixing of the plain Gibbs sampler of ``beta | b`` when fixed effects are
+  cluster-level variables or cluster means.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .._grouped import (
+    batched_cholesky,
+    batched_solve_triangular,
+    batched_spd_inverse,
+    cluster_crossprods,
+    draw_invwishart,
+    draw_mvn_precision,
+    draw_scaled_inv_chi2,
+)
+from ._base import ConditionalMethod, Design, register_method
+
+__all__ = ["TwoLevelHeteroscedastic", "TwoLevelNormal", "TwoLevelPMM"]
+
+# Priors, in standardised units (y with unit variance, columns of Z with unit
+# variance). pan's prior as used by R's 2l.pan: a = 1, B = 1 for sigma^2,
+# c = q and D = I_q for Psi.
+SIGMA2_PRIOR_DF = 1.0
+SIGMA2_PRIOR_SCALE = 1.0
+PSI_PRIOR_SCALE = 1.0  # D = PSI_PRIOR_SCALE * I_q, with df c = q
+# Weak inverse-gamma prior IG(shape, scale) on the dispersion theta of the
+# residual variances of 2l.norm (R uses none and needs N > 2 clusters).
+THETA_PRIOR = (1.0, 0.05)
+THETA_BOUNDS = (1e-8, 5.0)
+PRECISION_BOUNDS = (1e-10, 1e10)  # of 1 / sigma_j^2, standardised units
+# Gibbs sweeps over (b_j, sigma_j^2) for clusters new to a heteroscedastic model.
+NEW_CLUSTER_SWEEPS = 5
+# Relative ridge added to the precision of beta when it is (numerically)
+# singular, as R's ridge = 1e-5 in mice.impute.norm.
+RIDGE = 1e-5
+# Columns whose mean exceeds this many standard deviations are centred
+# physically before the cross-products are formed (not from the raw sums).
+_CENTRE_RATIO = 1e3
+
+
+# ---------------------------------------------------------------------------
+# data preparation: sufficient statistics in standardised units
+# ---------------------------------------------------------------------------
+
+
+class _Problem:
+    """Sufficient statistics of one ``fit`` call, in standardised units.
+
+    Attributes (``p`` fixed columns, ``q`` random columns, ``N`` clusters):
+    ``n``, ``N``, ``counts`` (N,), ``XtX`` (p, p), ``Xty`` (p,), ``yty``,
+    ``ZtZ`` (N, q, q), ``ZtXy`` (N, q, p + 1) = [Z_j'X_j | Z_j'y_j], and for the
+    heteroscedastic sampler ``UtU`` (N, r, r), ``Uty`` (N, r), ``yty_j`` (N,)
+    over all ``r`` columns of the union design ``U``, ``XtX_j``, ``Xty_j``.
+    ``fixed`` and ``zmap`` index the fixed and random columns within ``U``;
+    ``centre``/``scale`` (r,) and ``y_centre``/``y_scale`` define the
+    standardisation.
+    """
+
+
+def _as_float2d(a, name: str, method: str) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float64)
+    if a.ndim == 1:
+        a = a[:, None]
+    if a.ndim != 2:
+        raise ValueError(f"{method}: design.{name} must be 2-dimensional, got shape {a.shape}.")
+    return np.ascontiguousarray(a)
+
+
+def _check_design(design, method: str, n_rows: int | None = None):
+    """Validate a two-level design; return X, Z, groups, n_groups."""
+    if not isinstance(design, Design):
+        raise TypeError(f"{method}: expected a Design, got {type(design).__name__}.")
+    if design.Z is None or design.groups is None:
+        raise ValueError(
+            f"{method} is a two-level method: the design needs Z and groups (a cluster column)."
+        )
+    X = _as_float2d(design.X, "X", method)
+    Z = _as_float2d(design.Z, "Z", method)
+    groups = np.asarray(design.groups)
+    if groups.ndim != 1 or (groups.size and not np.issubdtype(groups.dtype, np.integer)):
+        raise TypeError(f"{method}: design.groups must be a 1-d array of integer codes.")
+    n = X.shape[0]
+    if Z.shape[0] != n or groups.shape[0] != n:
+        raise ValueError(
+            f"{method}: X, Z and groups have {n}, {Z.shape[0]} and {groups.shape[0]} rows."
+        )
+    if n_rows is not None and n != n_rows:
+        raise ValueError(f"{method}: y has {n_rows} values, the design {n} rows.")
+    n_groups = int(design.n_groups)
+    if groups.size and (groups.min() < 0 or groups.max() >= max(n_groups, 0)):
+        raise ValueError(
+            f"{method}: cluster codes must lie in [0, n_groups={n_groups}), "
+            f"got {groups.min()} to {groups.max()}."
+        )
+    if X.shape[1] == 0 or Z.shape[1] == 0:
+        raise ValueError(f"{method}: X and Z need at least the intercept column.")
+    return X, Z, groups.astype(np.int64, copy=False), n_groups
+
+
+def _check_intercept(A: np.ndarray, name: str, method: str, sum_sq=None) -> None:
+    """Check that column 0 is the intercept: on a sample of rows, and exactly through
+    its sum of squares when given (sums of ones are exact in floating point)."""
+    n = A.shape[0]
+    sampled = A[:: max(1, n // 1024), 0]
+    if not (np.all(sampled == 1.0) and (sum_sq is None or sum_sq == n)):
+        raise ValueError(f"{method}: column 0 of design.{name} must be the intercept (all ones).")
+
+
+def _match_columns(Z: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """Index of the column of X equal to each column of Z (-1 when none)."""
+    zmap = np.full(Z.shape[1], -1, dtype=np.int64)
+    zmap[0] = 0  # both intercepts (checked by the caller)
+    head = min(X.shape[0], 32)
+    for k in range(1, Z.shape[1]):  # loop over the few random columns
+        candidates = np.flatnonzero(np.all(X[:head] == Z[:head, k : k + 1], axis=0))
+        for col in candidates:
+            if np.array_equal(X[:, col], Z[:, k]):
+                zmap[k] = col
+                break
+    return zmap
+
+
+def _affine(centre: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Matrix T with (U - centre) / scale = U T for U whose column 0 is the intercept."""
+    T = np.diag(1.0 / scale)
+    T[0, 1:] = -centre[1:] / scale[1:]
+    return T
+
+
+def _prepare(design, y, method: str, mode: str) -> _Problem:
+    """Reduce the observed rows to sufficient statistics in standardised units.
+
+    ``mode``: "normal" (fixed part X, random part Z), "honour" (fixed part X
+    plus the columns of Z absent from X, all with weights), "ignore" (Z only:
+    fixed part = means of the random coefficients).
+    """
+    y = np.asarray(y, dtype=np.float64)
+    if y.ndim != 1:
+        raise ValueError(f"{method}: y must be 1-dimensional, got shape {y.shape}.")
+    X, Z, groups, N = _check_design(design, method, y.shape[0])
+    n = y.shape[0]
+    if n == 0:
+        raise ValueError(f"{method}: the target has no observed values to fit on.")
+    if not np.all(np.isfinite(y)):
+        raise ValueError(f"{method}: y contains NaN or infinite values.")
+    _check_intercept(Z, "Z", method)
+    q = Z.shape[1]
+    hetero = mode != "normal"
+    n_x = X.shape[1]
+    if mode == "ignore":
+        U, zmap, extra = Z, np.arange(q), np.arange(q)
+    else:
+        zmap = _match_columns(Z, X)
+        extra = np.flatnonzero(zmap < 0)
+        U = X if extra.size == 0 else np.hstack([X, Z[:, extra]])
+        zmap[extra] = n_x + np.arange(extra.size)
+    r = U.shape[1]
+    fixed = np.arange(n_x) if mode == "normal" else np.arange(r)
+
+    # y: centred and scaled physically (one cheap pass over a vector).
+    y_centre = float(y.mean())
+    y_scale = float(np.std(y))
+    if not y_scale > 0:  # constant target
+        y_scale = abs(y_centre) * 1e-6 if y_centre != 0 else 1.0
+    ys = (y - y_centre) / y_scale
+
+    UtU = U.T @ U
+    _check_intercept(U, "Z" if mode == "ignore" else "X", method, UtU[0, 0])
+    if not np.all(np.isfinite(UtU)):
+        raise ValueError(f"{method}: the design contains NaN or infinite values.")
+    mean = UtU[0] / n
+    var = np.maximum(np.diag(UtU) / n - mean**2, 0.0)
+    offset = np.zeros(r)
+    far = (np.abs(mean) > _CENTRE_RATIO * np.sqrt(var)) & (np.arange(r) > 0)
+    if np.any(far):  # centre physically, then redo the cross-products
+        offset[far] = U[:, far].mean(axis=0)
+        U = U - offset
+        Z = Z - offset[zmap]
+        UtU = U.T @ U
+        mean = UtU[0] / n
+        var = np.maximum(np.diag(UtU) / n - mean**2, 0.0)
+    constant = var <= 1e-24 * np.maximum(mean**2, np.finfo(float).tiny)
+    scale = np.where(constant, 1.0, np.sqrt(var))
+    centre = np.where(constant, 0.0, mean)
+    scale[0], centre[0] = 1.0, 0.0
+    T = _affine(centre, scale)
+
+    pb = _Problem()
+    pb.method, pb.mode = method, mode
+    pb.n, pb.N, pb.q, pb.r, pb.n_x = n, N, q, r, n_x
+    pb.fixed, pb.zmap, pb.extra = fixed, zmap, extra
+    pb.centre, pb.scale = centre + offset, scale
+    pb.y_centre, pb.y_scale = y_centre, y_scale
+    pb.T = _affine(pb.centre, scale)
+    Tz = T[np.ix_(zmap, zmap)]
+
+    UtU_c = T.T @ UtU @ T
+    Uty_c = (ys @ U) @ T
+    pb.XtX = UtU_c[np.ix_(fixed, fixed)]
+    pb.Xty = Uty_c[fixed]
+    pb.yty = float(ys @ ys)
+    p = fixed.size
+    if hetero:
+        UtU_j, Uty_j = cluster_crossprods(groups, N, U, U, ys)
+        pb.counts = UtU_j[:, 0, 0].copy()
+        UtU_j = T.T @ UtU_j @ T
+        Uty_j = Uty_j @ T
+        pb.UtU, pb.Uty = UtU_j, Uty_j
+        pb.yty_j = np.bincount(groups, weights=ys * ys, minlength=N)
+        pb.XtX_j = UtU_j[:, fixed[:, None], fixed]
+        pb.Xty_j = Uty_j[:, fixed]
+        ZtU = UtU_j[:, zmap, :]
+        Zty = Uty_j[:, zmap]
+    else:
+        ZtU, Zty = cluster_crossprods(groups, N, Z, U, ys)
+        pb.counts = ZtU[:, 0, 0].copy()
+        _check_intercept(Z, "Z", method, pb.counts.sum())
+        ZtU = Tz.T @ ZtU @ T
+        Zty = Zty @ Tz
+    pb.ZtZ = np.ascontiguousarray(ZtU[:, :, zmap])
+    pb.ZtXy = np.empty((N, q, p + 1))
+    pb.ZtXy[:, :, :p] = ZtU[:, :, fixed]
+    pb.ZtXy[:, :, p] = Zty
+    if not (np.all(np.isfinite(pb.ZtXy)) and np.all(np.isfinite(pb.ZtZ))):
+        raise ValueError(f"{method}: the design contains NaN or infinite values.")
+    return pb
+
+
+def _z_transform(pb: _Problem) -> np.ndarray:
+    """T_z with Z_c = Z T_z (standardised random design)."""
+    return pb.T[np.ix_(pb.zmap, pb.zmap)]
+
+
+# ---------------------------------------------------------------------------
+# Gibbs steps (standardised units)
+# ---------------------------------------------------------------------------
+
+
+def _draw_fixed(P, r, scale, rng) -> np.ndarray:
+    """Draw beta ~ N(P^-1 r, scale P^-1); a ridge is added when P is singular."""
+    P = (P + P.T) / 2
+    d = np.diag(P).copy()
+    d = np.where(d > 0, d, max(d.max(initial=0.0), 1.0))
+    ridge = 0.0
+    for _ in range(8):
+        Pr = P + ridge * np.diag(d)
+        try:
+            L = np.linalg.cholesky(Pr)
+        except np.linalg.LinAlgError:
+            L = None
+        if L is not None and np.all(np.diag(L) ** 2 >= 1e-11 * d):
+            break
+        ridge = RIDGE if ridge == 0.0 else ridge * 10
+    else:  # pragma: no cover - only with non-finite input, caught earlier
+        L = batched_cholesky(Pr)
+    u = batched_solve_triangular(L[None], r[None])[0]
+    u += np.sqrt(scale) * rng.standard_normal(r.shape[0])
+    return batched_solve_triangular(L[None], u[None], trans=True)[0]
+
+
+def _draw_psi(b: np.ndarray, rng) -> np.ndarray:
+    """Psi | b ~ inverse-Wishart(N + q, sum_j b_j b_j' + D)."""
+    N, q = b.shape
+    S = b.T @ b + PSI_PRIOR_SCALE * np.eye(q)
+    return draw_invwishart(N + q, S, rng)
+
+
+def _normal_step(pb: _Problem, psi, sigma2, rng, *, blocked=True, b=None):
+    """One Gibbs step of the homoscedastic model; returns (beta, b, psi, sigma2)."""
+    p, q, N = pb.fixed.size, pb.q, pb.N
+    psi_inv = batched_spd_inverse(psi[None])[0]
+    M = pb.ZtZ + sigma2 * psi_inv
+    L = batched_cholesky(M)
+    if blocked or b is None:
+        # beta with b integrated out: precision (X'X - sum X'Z M^-1 Z'X) / sigma2.
+        W = batched_solve_triangular(L, pb.ZtXy)
+        Wf = W.reshape(N * q, p + 1)
+        G = Wf.T @ Wf
+        beta = _draw_fixed(pb.XtX - G[:p, :p], pb.Xty - G[:p, p], sigma2, rng)
+        u = W[:, :, p] - W[:, :, :p] @ beta
+        noise = rng.standard_normal((N, q))
+        b = batched_solve_triangular(L, u + np.sqrt(sigma2) * noise, trans=True)
+    else:
+        # plain Gibbs: beta | b, then b | beta (kept for comparisons of mixing)
+        ZtX = pb.ZtXy[:, :, :p]
+        rhs = pb.Xty - np.einsum("jqp,jq->p", ZtX, b)
+        beta = _draw_fixed(pb.XtX, rhs, sigma2, rng)
+        h = pb.ZtXy[:, :, p] - ZtX @ beta
+        b = draw_mvn_precision(M, h, rng, scale=sigma2)
+    ZtX = pb.ZtXy[:, :, :p]
+    Zr = pb.ZtXy[:, :, p] - ZtX @ beta  # Z_j'(y_j - X_j beta)
+    ssr = (
+        pb.yty
+        - 2 * beta @ pb.Xty
+        + beta @ pb.XtX @ beta
+        - 2 * np.sum(b * Zr)
+        + np.einsum("jk,jkl,jl->", b, pb.ZtZ, b)
+    )
+    ssr = max(float(ssr), 0.0)
+    sigma2 = float(
+        draw_scaled_inv_chi2(pb.n + SIGMA2_PRIOR_DF, ssr + SIGMA2_PRIOR_SCALE, rng)
+    )
+    psi = _draw_psi(b, rng)
+    return beta, b, psi, sigma2
+
+
+def _hetero_step(pb: _Problem, state: dict, rng) -> dict:
+    """One Gibbs step of the heteroscedastic model (Kasim and Raudenbush 1998)."""
+    p, q, N = pb.fixed.size, pb.q, pb.N
+    psi, tau = state["psi"], state["tau"]
+    s0, theta = state["sigma2_0"], state["theta"]
+    psi_inv = batched_spd_inverse(psi[None])[0]
+    M = tau[:, None, None] * pb.ZtZ + psi_inv
+    L = batched_cholesky(M)
+    W = batched_solve_triangular(L, tau[:, None, None] * pb.ZtXy)
+    Wf = W.reshape(N * q, p + 1)
+    G = Wf.T @ Wf
+    XtWX = np.einsum("j,jab->ab", tau, pb.XtX_j)
+    XtWy = tau @ pb.Xty_j
+    beta = _draw_fixed(XtWX - G[:p, :p], XtWy - G[:p, p], 1.0, rng)
+    u = W[:, :, p] - W[:, :, :p] @ beta
+    b = batched_solve_triangular(L, u + rng.standard_normal((N, q)), trans=True)
+
+    coef = np.zeros((N, pb.r))
+    coef[:, pb.fixed] = beta
+    coef[:, pb.zmap] += b
+    ss = (
+        pb.yty_j
+        - 2 * np.einsum("ja,ja->j", coef, pb.Uty)
+        + np.einsum("ja,jab,jb->j", coef, pb.UtU, coef)
+    )
+    ss = np.maximum(ss, 0.0)
+    lo, hi = PRECISION_BOUNDS
+    tau = rng.gamma(pb.counts / 2 + 1 / (2 * theta), 2 * theta / (theta * ss + s0))
+    tau = np.clip(tau, lo, hi)
+    H = 1.0 / tau.mean()
+    s0 = float(rng.gamma(N / (2 * theta) + 1, 2 * theta * H / N))
+    s0 = float(np.clip(s0, 1 / hi, 1 / lo))
+    log_g = -np.mean(np.log(tau))
+    D = max(s0 / H - np.log(s0) + log_g - 1, 0.0)
+    a0, b0 = THETA_PRIOR
+    theta = 1.0 / rng.gamma(N / 2 - 1 + a0, 1.0 / (N * D / 2 + b0))
+    theta = float(np.clip(theta, *THETA_BOUNDS))
+    psi = _draw_psi(b, rng)
+    return {"beta": beta, "b": b, "psi": psi, "tau": tau, "sigma2_0": s0, "theta": theta}
+
+
+def _initial_values(pb: _Problem):
+    """Starting sigma^2 and Psi (standardised units) from an ANOVA of OLS residuals."""
+    p = pb.fixed.size
+    XtX = pb.XtX + 1e-8 * np.diag(np.maximum(np.diag(pb.XtX), 1.0))
+    beta = np.linalg.solve(XtX, pb.Xty)
+    ssr = max(pb.yty - beta @ pb.Xty, 0.0)
+    total = max(ssr / max(pb.n - p, 1), 1e-6)
+    # cluster sums of residuals (column 0 of Z is the intercept)
+    rsum = pb.ZtXy[:, 0, p] - pb.ZtXy[:, 0, :p] @ beta
+    has = pb.counts > 0
+    between = float(np.sum(rsum[has] ** 2 / pb.counts[has]))
+    n_obs_groups = int(has.sum())
+    within = max(ssr - between, 0.0)
+    sigma2 = within / (pb.n - n_obs_groups) if pb.n > n_obs_groups else total / 2
+    sigma2 = float(np.clip(sigma2, 1e-3 * total, total))
+    denom = pb.n - np.sum(pb.counts**2) / pb.n
+    psi0 = (between - (n_obs_groups - 1) * sigma2) / denom if denom > 0 else 0.0
+    psi0 = float(np.clip(psi0, 0.05 * total, 10 * total))
+    psi = np.diag(np.r_[psi0, np.full(pb.q - 1, 0.1 * psi0)])
+    return sigma2, psi
+
+
+# ---------------------------------------------------------------------------
+# conversions between standardised and original units
+# ---------------------------------------------------------------------------
+
+
+def _to_internal_psi(pb: _Problem, psi):
+    Tz_inv = np.linalg.inv(_z_transform(pb))
+    return Tz_inv @ psi @ Tz_inv.T / pb.y_scale**2
+
+
+def _to_original(pb: _Problem, beta, b, psi):
+    """Fixed coefficients on U's columns, random effects and Psi in original units."""
+    full = np.zeros(pb.r)
+    full[pb.fixed] = beta
+    coef = pb.y_scale * (pb.T @ full)
+    coef[0] += pb.y_centre
+    Tz = _z_transform(pb)
+    b_o = pb.y_scale * (b @ Tz.T)
+    psi_o = pb.y_scale**2 * (Tz @ psi @ Tz.T)
+    return coef, b_o, (psi_o + psi_o.T) / 2
+
+
+def _check_finite(method: str, *arrays) -> None:
+    for a in arrays:
+        if not np.all(np.isfinite(a)):
+            raise FloatingPointError(
+                f"{method}: the sampler produced non-finite values; check the design for "
+                "extreme or collinear columns."
+            )
+
+
+def _check_count(value, name: str, method: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{method}: {name} must be an integer >= {minimum}, got {value!r}.")
+    return int(value)
+
+
+def _rng(random_state) -> np.random.Generator:
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if random_state is None or isinstance(random_state, numbers.Integral):
+        return np.random.default_rng(random_state)
+    raise TypeError(
+        f"random_state must be a numpy Generator or an int, got {type(random_state).__name__}."
+    )
+
+
+# ---------------------------------------------------------------------------
+# the estimators
+# ---------------------------------------------------------------------------
+
+
+class _TwoLevelBase(ConditionalMethod):
+    """Shared parts of the two-level samplers: validation, prediction, new clusters."""
+
+    needs_groups = True
+    _name = "2l"
+
+    def _check_params(self):
+        self._steps = _check_count(self.n_steps, "n_steps", self._name, 1)
+        self._burnin = _check_count(self.n_burnin, "n_burnin", self._name, 0)
+        if not isinstance(self.warm_start, (bool, np.bool_)):
+            raise ValueError(f"{self._name}: warm_start must be a bool, got {self.warm_start!r}.")
+
+    def _store_scaling(self, pb: _Problem):
+        self.n_groups_ = pb.N
+        self.n_features_x_ = pb.n_x
+        self.n_features_z_ = pb.q
+        zc = pb.centre[pb.zmap].copy()
+        zs = pb.scale[pb.zmap].copy()
+        zc[0], zs[0] = 0.0, 1.0
+        self._scaling_ = {
+            "y_centre": pb.y_centre,
+            "y_scale": pb.y_scale,
+            "z_centre": zc,
+            "z_scale": zs,
+            "Tz": _z_transform(pb),
+        }
+
+    def _store_coefficients(self, pb: _Problem, coef, b_o, psi_o):
+        """Split the fixed coefficients on U into ``beta_`` (X) and ``mu_`` (Z)."""
+        q = pb.q
+        beta = np.zeros(pb.n_x)
+        mu = np.zeros(q)
+        if pb.mode == "ignore":
+            mu[:] = coef
+        else:
+            beta[:] = coef[: pb.n_x]
+            if pb.mode == "honour":
+                mu[pb.extra] = coef[pb.n_x :]
+        self.beta_ = beta
+        self.mu_ = mu
+        self.b_ = b_o
+        self.psi_ = psi_o
+
+    def _sample_design(self, design):
+        if not hasattr(self, "beta_"):
+            raise ValueError(f"{self._name}: call fit before sample.")
+        X, Z, groups, n_groups = _check_design(design, self._name)
+        if X.shape[1] != self.n_features_x_ or Z.shape[1] != self.n_features_z_:
+            raise ValueError(
+                f"{self._name}: the design has {X.shape[1]} fixed and {Z.shape[1]} random "
+                f"columns; fit saw {self.n_features_x_} and {self.n_features_z_}."
+            )
+        return X, Z, groups
+
+    def _predict_mean(self, design, rng, observed):
+        """x'beta + z'(mu + b_j) for the rows of ``design``, and the row variances' codes.
+
+        Returns the linear predictor and, for every row, the residual variance
+        (original units).
+        """
+        X, Z, groups = self._sample_design(design)
+        N = self.n_groups_
+        eta = X @ self.beta_
+        coef = np.empty((X.shape[0], Z.shape[1]))
+        known = groups < N
+        coef[known] = self.b_[groups[known]]
+        var = np.empty(X.shape[0])
+        var[known] = self._row_variance(groups[known])
+        if not np.all(known):
+            codes, inverse = np.unique(groups[~known], return_inverse=True)
+            b_new, var_new = self._new_clusters(codes, observed, rng)
+            coef[~known] = b_new[inverse]
+            var[~known] = var_new[inverse]
+        coef += self.mu_
+        eta += np.einsum("ij,ij->i", Z, coef)
+        return eta, var
+
+    def _new_cluster_stats(self, codes, observed):
+        """Per-new-cluster Z'Z, Z'r, r'r and counts (standardised units) from ``observed``."""
+        K, q = codes.size, self.n_features_z_
+        sc = self._scaling_
+        ZtZ = np.zeros((K, q, q))
+        Ztr = np.zeros((K, q))
+        rtr = np.zeros(K)
+        counts = np.zeros(K)
+        if observed is None:
+            return ZtZ, Ztr, rtr, counts
+        try:
+            o_design, o_y = observed
+        except (TypeError, ValueError):
+            raise TypeError(f"{self._name}: observed must be a tuple (Design, y).") from None
+        o_y = np.asarray(o_y, dtype=np.float64)
+        Xo, Zo, go, _ = _check_design(o_design, self._name, o_y.shape[0])
+        if Xo.shape[1] != self.n_features_x_ or Zo.shape[1] != q:
+            raise ValueError(f"{self._name}: observed has other design columns than fit.")
+        pos = np.searchsorted(codes, go)
+        pos = np.minimum(pos, K - 1)
+        keep = (codes[pos] == go) & np.isfinite(o_y)
+        if not np.any(keep):
+            return ZtZ, Ztr, rtr, counts
+        pos = pos[keep]
+        Zk = (Zo[keep] - sc["z_centre"]) / sc["z_scale"]
+        eta = Xo[keep] @ self.beta_ + Zo[keep] @ self.mu_
+        resid = (o_y[keep] - eta) / sc["y_scale"]
+        ZtZ = cluster_crossprods(pos, K, Zk)
+        Ztr = cluster_crossprods(pos, K, Zk, resid)
+        rtr = np.bincount(pos, weights=resid**2, minlength=K)
+        counts = np.bincount(pos, minlength=K).astype(float)
+        return ZtZ, Ztr, rtr, counts
+
+    def _b_to_original(self, b_c):
+        sc = self._scaling_
+        return sc["y_scale"] * (b_c @ sc["Tz"].T)
+
+
+# --------------------------------------------------------------------- 2l.pan
+
+
+class TwoLevelNormal(_TwoLevelBase):
+    """Two-level normal imputation with one residual variance (2l.pan, 2l.lmer).
+
+    The linear mixed model ``y_ij = x_ij' beta + z_ij' b_j + e_ij`` with
+    ``b_j ~ N(0, Psi)`` and ``e_ij ~ N(0, sigma^2)``, fitted by a Gibbs
+    sampler over ``(beta, b_j, Psi, sigma^2)`` on the observed rows. The
+    missing values are drawn as ``x'beta + z'b_j + e`` from the current draws,
+    so the imputations are proper. The sampler state is kept between calls to
+    :meth:`fit` (warm start): R's ``2l.pan`` runs a fresh chain of 500 steps at
+    every visit; here the chained-equations iterations continue one chain.
+
+    Parameters
+    ----------
+    n_steps : int, default=1
+        Gibbs steps per call to :meth:`fit` once the chain is warm.
+    n_burnin : int, default=50
+        Extra steps at the first call (and whenever the sampler is
+        reinitialised). A step costs ``O(N q^2 p)`` after the data have been
+        reduced to sufficient statistics, so the burn-in is cheap.
+    warm_start : bool, default=True
+        Continue the chain of the previous call (the variance components
+        ``Psi`` and ``sigma^2``; ``beta`` and ``b_j`` are drawn first in every
+        step). With False every call starts a fresh chain and runs
+        ``n_burnin + n_steps`` steps, as R does with 500.
+
+    Attributes
+    ----------
+    beta_ : ndarray of shape (p,)
+        Current draw of the fixed effects (coefficients of ``design.X``).
+    b_ : ndarray of shape (n_groups, q)
+        Current draw of the random effects of every cluster (clusters without
+        observed rows are drawn from ``N(0, Psi)``).
+    psi_ : ndarray of shape (q, q)
+        Current draw of the random-effects covariance.
+    sigma2_ : float
+        Current draw of the residual variance.
+    mu_ : ndarray of shape (q,)
+        Zero (kept for a uniform prediction ``x'beta + z'(mu + b_j)``).
+    n_groups_ : int
+        Number of cluster codes seen by the last :meth:`fit`.
+    n_iter_ : int
+        Total number of Gibbs steps run by this chain.
+
+    See Also
+    --------
+    TwoLevelHeteroscedastic : one residual variance per cluster (2l.norm).
+    TwoLevelPMM : predictive mean matching on this model (2l.pmm).
+
+    Notes
+    -----
+    *Priors*, in standardised units (``y`` and the columns of ``Z`` other
+    than the intercept scaled to unit variance), as pan's prior used by R's
+    ``2l.pan``: ``sigma^2 ~`` scaled-inverse-chi-square with ``a = 1`` degree
+    of freedom and scale ``B = 1`` (worth one observation of variance
+    ``var(y)``), ``Psi ~`` inverse-Wishart with ``c = q`` degrees of freedom and
+    scale ``D = I_q``, ``beta`` flat. R applies the same numbers on the
+    original scale, which makes pan's prior informative or negligible
+    depending on the units of ``y``; standardising makes the imputations
+    equivariant to location and scale (``y`` on the scale 1e-8 or 1e8 works
+    alike).
+
+    *Steps*: (1) ``beta`` from its conditional posterior with the random
+    effects integrated out, ``N(P^-1 r, sigma^2 P^-1)`` with
+    ``P = X'X - sum_j X_j'Z_j M_j^-1 Z_j'X_j``, ``M_j = Z_j'Z_j + sigma^2 Psi^-1``,
+    then ``b_j ~ N(M_j^-1 Z_j'(y_j - X_j beta), sigma^2 M_j^-1)`` (a joint draw
+    of ``(beta, b)``, which mixes well also when fixed effects are cluster-level
+    variables or cluster means); (2) ``sigma^2`` given the residual sum of
+    squares; (3) ``Psi ~ IW(N + q, sum_j b_j b_j' + I_q)``. All clusters count
+    in ``N``, including those without observed rows.
+
+    *New clusters* in :meth:`sample` (codes at or beyond ``n_groups_``) get
+    ``b_j`` from its conditional posterior given that cluster's rows in
+    ``observed``, the prior ``N(0, Psi)`` when it has none.
+
+    ``2l.lmer`` maps here too: R's version fits ``lmer`` once per visit and
+    fails when a cluster has a single observed row; this sampler does not.
+
+    References
+    ----------
+    Schafer, J. L. and Yucel, R. M. (2002). Computational strategies for
+    multivariate linear mixed-effects models with missing values. Journal of
+    Computational and Graphical Statistics, 11(2), 437-457.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmice.methods import Design, TwoLevelNormal
+    >>> rng = np.random.default_rng(0)
+    >>> g = np.repeat(np.arange(30), 10)
+    >>> x = rng.standard_normal(300)
+    >>> y = 1 + 2 * x + rng.standard_normal(30)[g] + 0.5 * rng.standard_normal(300)
+    >>> X = np.column_stack([np.ones(300), x])
+    >>> design = Design(X=X, Z=X[:, :1], groups=g, n_groups=30)
+    >>> method = TwoLevelNormal().fit(design, y, rng)
+    >>> method.beta_.round(0)
+    array([1., 2.])
+    >>> method.sample(design.take(slice(0, 3)), rng).shape
+    (3,)
+    """
+
+    supported_kinds = ("continuous",)
+    _name = "2l.pan"
+
+    def __init__(self, n_steps=1, n_burnin=50, warm_start=True):
+        self.n_steps = n_steps
+        self.n_burnin = n_burnin
+        self.warm_start = warm_start
+
+    def fit(self, design, y, random_state):
+        """Run Gibbs steps on the observed rows of the target.
+
+        Parameters
+        ----------
+        design : Design
+            Design of the observed rows (``X``, ``Z``, ``groups``, ``n_groups``).
+        y : ndarray of shape (n_obs,)
+            Observed values of the target.
+        random_state : numpy.random.Generator
+            Source of randomness.
+
+        Returns
+        -------
+        self : TwoLevelNormal
+        """
+        self._check_params()
+        rng = _rng(random_state)
+        pb = _prepare(design, y, self._name, "normal")
+        steps = self._steps
+        warm = (
+            self.warm_start
+            and getattr(self, "psi_", None) is not None
+            and self.psi_.shape == (pb.q, pb.q)
+        )
+        if warm:
+            psi = _to_internal_psi(pb, self.psi_)
+            psi = (psi + psi.T) / 2
+            sigma2 = self.sigma2_ / pb.y_scale**2
+            warm = np.all(np.isfinite(psi)) and np.isfinite(sigma2) and sigma2 > 0
+        if not warm:
+            sigma2, psi = _initial_values(pb)
+            steps += self._burnin
+            self.n_iter_ = 0
+        for _ in range(steps):
+            beta, b, psi, sigma2 = _normal_step(pb, psi, sigma2, rng)
+        _check_finite(self._name, beta, b, psi, sigma2)
+        coef, b_o, psi_o = _to_original(pb, beta, b, psi)
+        _check_finite(self._name, coef, b_o, psi_o)
+        self._store_scaling(pb)
+        self._store_coefficients(pb, coef, b_o, psi_o)
+        self.sigma2_ = float(sigma2 * pb.y_scale**2)
+        self._internal_ = {"psi": psi, "sigma2": sigma2}
+        self.n_iter_ = getattr(self, "n_iter_", 0) + steps
+        return self
+
+    def _row_variance(self, groups):
+        return np.full(groups.shape[0], self.sigma2_)
+
+    def _new_clusters(self, codes, observed, rng):
+        """Random effects of clusters unseen in fit, from their conditional posterior."""
+        ZtZ, Ztr, _, _ = self._new_cluster_stats(codes, observed)
+        s2 = self._internal_["sigma2"]
+        psi_inv = batched_spd_inverse(self._internal_["psi"][None])[0]
+        b_c = draw_mvn_precision(ZtZ + s2 * psi_inv, Ztr, rng, scale=s2)
+        return self._b_to_original(b_c), np.full(codes.size, self.sigma2_)
+
+    def sample(self, design, random_state, observed=None):
+        """Draw imputations ``x'beta + z'b_j + e`` for the rows of ``design``.
+
+        Parameters
+        ----------
+        design : Design
+            Design of the rows to impute.
+        random_state : numpy.random.Generator
+            Source of randomness.
+        observed : tuple (Design, ndarray), optional
+            Observed rows of the data, used for clusters unseen in :meth:`fit`.
+
+        Returns
+        -------
+        values : ndarray of shape (n_rows,)
+        """
+        rng = _rng(random_state)
+        eta, var = self._predict_mean(design, rng, observed)
+        out = eta + np.sqrt(var) * rng.standard_normal(eta.shape[0])
+        _check_finite(self._name, out)
+        return out
+
+
+register_method("2l.pan", TwoLevelNormal)
+register_method("2l.lmer", TwoLevelNormal)
+
+
+# -------------------------------------------------------------------- 2l.norm
+
+
+@register_method("2l.norm")
+class TwoLevelHeteroscedastic(_TwoLevelBase):
+    """Two-level normal imputation with a residual variance per cluster (2l.norm).
+
+    The model of Kasim and Raudenbush (1998): ``y_ij = x_ij' beta + z_ij' c_j
+    + e_ij`` with ``c_j ~ N(mu, Psi)`` and ``e_ij ~ N(0, sigma_j^2)``, where the
+    residual precisions ``1 / sigma_j^2`` follow a gamma distribution with
+    mean ``1 / sigma_0^2`` and dispersion ``theta`` (``theta -> 0`` is the
+    homoscedastic model). Fitted by a Gibbs sampler whose state is kept
+    between calls to :meth:`fit`.
+
+    Parameters
+    ----------
+    fixed_effects : {"honour", "ignore"}, default="honour"
+        ``"honour"``: the columns of ``X`` that are not in ``Z`` get common
+        fixed effects ``beta``, drawn by generalised least squares with the
+        weights ``1 / sigma_j^2`` (and jointly with ``mu``). ``"ignore"``: R's
+        model, which uses only ``Z`` (its code-2 columns and the intercept), all
+        coefficients random, and silently drops fixed-only predictors.
+    n_steps : int, default=1
+        Gibbs steps per call to :meth:`fit` once the chain is warm. R runs a
+        fresh chain of 100 steps at every visit.
+    n_burnin : int, default=100
+        Extra steps at the first call (and at reinitialisation).
+    warm_start : bool, default=True
+        Continue the chain of the previous call (``Psi``, the ``sigma_j^2``,
+        ``sigma_0^2`` and ``theta``). The chain is reinitialised when the
+        number of clusters or of random columns changes.
+
+    Attributes
+    ----------
+    beta_ : ndarray of shape (p,)
+        Fixed effects of the columns of ``design.X`` (zeros with
+        ``fixed_effects="ignore"``).
+    mu_ : ndarray of shape (q,)
+        Means of the random coefficients not carried by a column of ``X``
+        (all of ``mu`` with ``fixed_effects="ignore"``).
+    b_ : ndarray of shape (n_groups, q)
+        Random deviations ``c_j - mu`` of every cluster.
+    psi_ : ndarray of shape (q, q)
+        Covariance of the random coefficients.
+    sigma2_ : ndarray of shape (n_groups,)
+        Residual variance of every cluster (clusters without observed rows
+        are drawn from the prior given ``sigma2_0_`` and ``theta_``).
+    sigma2_0_ : float
+        Typical residual variance (the inverse of the mean precision).
+    theta_ : float
+        Dispersion of the residual precisions.
+    n_groups_ : int
+        Number of cluster codes seen by the last :meth:`fit`.
+    n_iter_ : int
+        Total number of Gibbs steps run by this chain.
+
+    See Also
+    --------
+    TwoLevelNormal : one residual variance (2l.pan).
+
+    Notes
+    -----
+    Steps (standardised units, as in :class:`TwoLevelNormal`): (1) ``beta``
+    (with ``mu``) from its conditional posterior with the random effects
+    integrated out, then ``b_j = c_j - mu`` given ``beta``; (2)
+    ``1/sigma_j^2 ~ Gamma(n_j/2 + 1/(2 theta), scale 2 theta / (theta SS_j +
+    sigma_0^2))``; (3) ``sigma_0^2 ~ Gamma(N/(2 theta) + 1, scale 2 theta H / N)``,
+    ``H`` the harmonic mean of the ``sigma_j^2``; (4) ``theta`` from R's
+    (approximate) inverse-gamma conditional with shape ``N/2 - 1`` times a
+    weak ``IG(1, 0.05)`` prior, so that it exists for ``N <= 2`` clusters;
+    (5) ``Psi ~ IW(N + q, sum_j b_j b_j' + I_q)``.
+
+    Deviations from R, all to make the sampler robust: R's ``Psi^-1 ~
+    Wishart(N - q - 1, S^-1)`` (an improper prior, failing for ``N <= q + 1``
+    and breaking Cholesky factorisations) is replaced by the proper prior of
+    :class:`TwoLevelNormal`; ``theta`` gets the prior above and is kept in
+    ``[1e-8, 5]``, the precisions in ``[1e-10, 1e10]`` (standardised units);
+    all clusters count, also the last one when it has no observed rows (R
+    mis-sizes its arrays then). Clusters of size 1, without observed rows,
+    with a constant target, and ``N <= 2q`` all work. New clusters in
+    :meth:`sample` get ``(b_j, sigma_j^2)`` from a few Gibbs sweeps on their
+    rows in ``observed`` (the prior when there are none).
+
+    References
+    ----------
+    Kasim, R. M. and Raudenbush, S. W. (1998). Application of Gibbs sampling
+    to nested variance components models with heterogeneous within-group
+    variance. Journal of Educational and Behavioral Statistics, 23(2), 93-116.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmice.methods import Design, TwoLevelHeteroscedastic
+    >>> rng = np.random.default_rng(0)
+    >>> g = np.repeat(np.arange(30), 10)
+    >>> x = rng.standard_normal(300)
+    >>> sd = np.exp(rng.normal(0, 0.5, 30))[g]
+    >>> y = 1 + 2 * x + rng.standard_normal(30)[g] + sd * rng.standard_normal(300)
+    >>> X = np.column_stack([np.ones(300), x])
+    >>> design = Design(X=X, Z=X[:, :1], groups=g, n_groups=30)
+    >>> method = TwoLevelHeteroscedastic().fit(design, y, rng)
+    >>> method.sigma2_.shape
+    (30,)
+    >>> method.sample(design.take(slice(0, 3)), rng).shape
+    (3,)
+    """
+
+    supported_kinds = ("continuous",)
+    _name = "2l.norm"
+
+    def __init__(self, fixed_effects="honour", n_steps=1, n_burnin=100, warm_start=True):
+        self.fixed_effects = fixed_effects
+        self.n_steps = n_steps
+        self.n_burnin = n_burnin
+        self.warm_start = warm_start
+
+    def fit(self, design, y, random_state):
+        """Run Gibbs steps on the observed rows of the target.
+
+        Parameters
+        ----------
+        design : Design
+            Design of the observed rows.
+        y : ndarray of shape (n_obs,)
+            Observed values of the target.
+        random_state : numpy.random.Generator
+            Source of randomness.
+
+        Returns
+        -------
+        self : TwoLevelHeteroscedastic
+        """
+        self._check_params()
+        if self.fixed_effects not in ("honour", "ignore"):
+            raise ValueError(
+                f"2l.norm: fixed_effects must be 'honour' or 'ignore', got {self.fixed_effects!r}."
+            )
+        rng = _rng(random_state)
+        pb = _prepare(design, y, self._name, self.fixed_effects)
+        steps = self._steps
+        state = None
+        prev = getattr(self, "sigma2_", None)
+        if (
+            self.warm_start
+            and prev is not None
+            and prev.shape == (pb.N,)
+            and self.psi_.shape == (pb.q, pb.q)
+            and getattr(self, "_mode_", None) == self.fixed_effects
+        ):
+            s2y = pb.y_scale**2
+            psi = _to_internal_psi(pb, self.psi_)
+            state = {
+                "psi": (psi + psi.T) / 2,
+                "tau": s2y / prev,
+                "sigma2_0": self.sigma2_0_ / s2y,
+                "theta": self.theta_,
+            }
+            if not all(np.all(np.isfinite(v)) for v in state.values()):
+                state = None
+        if state is None:
+            sigma2, psi = _initial_values(pb)
+            state = {
+                "psi": psi,
+                "tau": np.full(pb.N, 1.0 / sigma2),
+                "sigma2_0": sigma2,
+                "theta": 0.5,
+            }
+            steps += self._burnin
+            self.n_iter_ = 0
+        for _ in range(steps):
+            state = _hetero_step(pb, state, rng)
+        _check_finite(self._name, *state.values())
+        coef, b_o, psi_o = _to_original(pb, state["beta"], state["b"], state["psi"])
+        _check_finite(self._name, coef, b_o, psi_o)
+        self._store_scaling(pb)
+        self._store_coefficients(pb, coef, b_o, psi_o)
+        s2y = pb.y_scale**2
+        self.sigma2_ = s2y / state["tau"]
+        self.sigma2_0_ = float(state["sigma2_0"] * s2y)
+        self.theta_ = float(state["theta"])
+        self._mode_ = self.fixed_effects
+        self._internal_ = state
+        self.n_iter_ = getattr(self, "n_iter_", 0) + steps
+        return self
+
+    def _row_variance(self, groups):
+        return self.sigma2_[groups]
+
+    def _new_clusters(self, codes, observed, rng):
+        """(b_j, sigma_j^2) of clusters unseen in fit: Gibbs sweeps on their rows."""
+        ZtZ, Ztr, rtr, counts = self._new_cluster_stats(codes, observed)
+        st = self._internal_
+        psi_inv = batched_spd_inverse(st["psi"][None])[0]
+        s0, theta = st["sigma2_0"], st["theta"]
+        lo, hi = PRECISION_BOUNDS
+        K = codes.size
+        tau = np.clip(rng.gamma(1 / (2 * theta), 2 * theta / s0, size=K), lo, hi)
+        for _ in range(NEW_CLUSTER_SWEEPS):
+            b = draw_mvn_precision(tau[:, None, None] * ZtZ + psi_inv, tau[:, None] * Ztr, rng)
+            ss = rtr - 2 * np.sum(b * Ztr, axis=1) + np.einsum("jk,jkl,jl->j", b, ZtZ, b)
+            ss = np.maximum(ss, 0.0)
+            tau = rng.gamma(counts / 2 + 1 / (2 * theta), 2 * theta / (theta * ss + s0))
+            tau = np.clip(tau, lo, hi)
+        var = self._scaling_["y_scale"] ** 2 / tau
+        return self._b_to_original(b), var
+
+    def sample(self, design, random_state, observed=None):
+        """Draw imputations ``x'beta + z'c_j + e`` with ``e ~ N(0, sigma_j^2)``.
+
+        Parameters
+        ----------
+        design : Design
+            Design of the rows to impute.
+        random_state : numpy.random.Generator
+            Source of randomness.
+        observed : tuple (Design, ndarray), optional
+            Observed rows of the data, used for clusters unseen in :meth:`fit`.
+
+        Returns
+        -------
+        values : ndarray of shape (n_rows,)
+        """
+        rng = _rng(random_state)
+        eta, var = self._predict_mean(design, rng, observed)
+        out = eta + np.sqrt(var) * rng.standard_normal(eta.shape[0])
+        _check_finite(self._name, out)
+        return out
+
+
+# --------------------------------------------------------------------- 2l.pmm
+
+
+def _match_donors(sorted_means, queries, donors, rng) -> np.ndarray:
+    """Index of a random donor among the ``donors`` nearest ``sorted_means`` of each query.
+
+    ``sorted_means`` is sorted ascending; the ``donors`` nearest values of a
+    query form a contiguous block around its insertion point, so only a
+    window of ``2 * donors`` candidates per query is examined.
+    """
+    n = sorted_means.shape[0]
+    d = min(donors, n)
+    m = queries.shape[0]
+    pos = np.searchsorted(sorted_means, queries)
+    cand = pos[:, None] + np.arange(-d, d)[None, :]
+    valid = (cand >= 0) & (cand < n)
+    cand = np.clip(cand, 0, n - 1)
+    dist = np.abs(sorted_means[cand] - queries[:, None])
+    dist[~valid] = np.inf
+    nearest = np.argpartition(dist, d - 1, axis=1)[:, :d]
+    pick = nearest[np.arange(m), rng.integers(0, d, size=m)]
+    return cand[np.arange(m), pick]
+
+
+@register_method("2l.pmm")
+class TwoLevelPMM(TwoLevelNormal):
+    """Two-level predictive mean matching (2l.pmm).
+
+    Runs the Gibbs sampler of :class:`TwoLevelNormal` and matches on the
+    predicted means ``x'beta* + z'b_j*`` computed with the current draws, for
+    the observed rows and for the rows to impute alike (miceadds'
+    ``match_sampled_pars = TRUE``, its default). Every row to impute copies the
+    observed value of one of its ``donors`` nearest observed rows, chosen at
+    random; donors may come from other clusters. Imputations are therefore
+    observed values, bit for bit: integers stay integers and codes of binary
+    or categorical targets stay valid codes.
+
+    Parameters
+    ----------
+    donors : int, default=5
+        Number of candidate donors.
+    n_steps : int, default=1
+        Gibbs steps per call to :meth:`fit` once the chain is warm.
+    n_burnin : int, default=50
+        Extra steps at the first call.
+    warm_start : bool, default=True
+        Continue the chain of the previous call.
+
+    Attributes
+    ----------
+    beta_, b_, psi_, sigma2_, n_groups_, n_iter_
+        As in :class:`TwoLevelNormal`.
+    donor_means_ : ndarray of shape (n_obs,)
+        Predicted means of the observed rows, sorted (ties in random order).
+    donor_values_ : ndarray of shape (n_obs,)
+        The observed values in the same order.
+
+    See Also
+    --------
+    TwoLevelNormal : the sampler behind the predicted means.
+
+    Notes
+    -----
+    miceadds draws ``beta`` and the random effects but keeps the variance
+    components at their estimates; here they are drawn too, so the
+    imputation is fully proper. miceadds' known slips (the transposed Cholesky
+    factor in the draw of ``beta``, random effects attached to the wrong
+    clusters when the rows are not sorted by cluster) do not arise: clusters
+    are addressed by their codes. New clusters in :meth:`sample` get random
+    effects from their conditional posterior given their rows in ``observed``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmice.methods import Design, TwoLevelPMM
+    >>> rng = np.random.default_rng(0)
+    >>> g = np.repeat(np.arange(30), 10)
+    >>> x = rng.standard_normal(300)
+    >>> y = np.round(1 + 2 * x + rng.standard_normal(30)[g] + rng.standard_normal(300))
+    >>> X = np.column_stack([np.ones(300), x])
+    >>> design = Design(X=X, Z=X[:, :1], groups=g, n_groups=30)
+    >>> method = TwoLevelPMM(donors=5).fit(design, y, rng)
+    >>> imputed = method.sample(design.take(slice(0, 4)), rng)
+    >>> bool(np.all(np.isin(imputed, y)))
+    True
+    """
+
+    supported_kinds = ("continuous", "binary", "categorical")
+    _name = "2l.pmm"
+
+    def __init__(self, donors=5, n_steps=1, n_burnin=50, warm_start=True):
+        self.donors = donors
+        self.n_steps = n_steps
+        self.n_burnin = n_burnin
+        self.warm_start = warm_start
+
+    def fit(self, design, y, random_state):
+        """Run Gibbs steps and store the predicted means of the observed rows.
+
+        Parameters
+        ----------
+        design : Design
+            Design of the observed rows.
+        y : ndarray of shape (n_obs,)
+            Observed values of the target (float; codes for categorical targets).
+        random_state : numpy.random.Generator
+            Source of randomness.
+
+        Returns
+        -------
+        self : TwoLevelPMM
+        """
+        _check_count(self.donors, "donors", self._name, 1)
+        rng = _rng(random_state)
+        super().fit(design, y, rng)
+        y = np.asarray(y, dtype=np.float64)
+        means, _ = self._predict_mean(design, rng, None)
+        _check_finite(self._name, means)
+        order = np.lexsort((rng.random(means.shape[0]), means))
+        self.donor_means_ = means[order]
+        self.donor_values_ = y[order]
+        return self
+
+    def sample(self, design, random_state, observed=None):
+        """Impute the observed value of a donor with a close predicted mean.
+
+        Parameters
+        ----------
+        design : Design
+            Design of the rows to impute.
+        random_state : numpy.random.Generator
+            Source of randomness.
+        observed : tuple (Design, ndarray), optional
+            Observed rows of the data, used for clusters unseen in :meth:`fit`.
+
+        Returns
+        -------
+        values : ndarray of shape (n_rows,)
+            Observed values of the target.
+        """
+        rng = _rng(random_state)
+        if not hasattr(self, "donor_means_"):
+            raise ValueError(f"{self._name}: call fit before sample.")
+        means, _ = self._predict_mean(design, rng, observed)
+        _check_finite(self._name, means)
+        if means.shape[0] == 0:
+            return np.empty(0)
+        idx = _match_donors(self.donor_means_, means, self.donors, rng)
+        return self.donor_values_[idx]

@@ -1,0 +1,48 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from skmice._data import decode, encode
+
+
+def test_roundtrip_keeps_dtypes_and_values():
+    X = pd.DataFrame({
+        "f32": np.array([1.5, np.nan, 2.25], dtype=np.float32),
+        "i": [1, 2, 3],
+        "I": pd.array([1, None, 3], dtype="Int64"),
+        "b": [True, False, True],
+        "B": pd.array([True, None, False], dtype="boolean"),
+        "c": pd.Categorical(["x", None, "y"], categories=["y", "x", "z"]),
+        "s": ["NA", None, "null"],
+    }, index=["r1", "r2", "r3"])
+    enc = encode(X)
+    assert enc.infos[5].categories.tolist() == ["y", "x", "z"]
+    assert enc.values[0, 5] == 1.0 and enc.values[2, 5] == 0.0
+    assert enc.infos[6].categories.tolist() == ["NA", "null"]
+    filled = np.where(np.isnan(enc.values), 0.0, enc.values)
+    out = decode(filled, enc, X)
+    assert out.index.equals(X.index)
+    for col in X.columns:
+        assert out[col].dtype == X[col].dtype, col
+    assert out.loc["r1", "s"] == "NA" and out.loc["r2", "s"] == "NA"
+    assert out.loc["r2", "c"] == "y"
+
+
+def test_transform_coding_reuses_fit_categories_and_rejects_new_ones():
+    fit = encode(pd.DataFrame({"s": ["a", "b", None]}))
+    again = encode(pd.DataFrame({"s": ["b", None, "b"]}), infos=fit.infos)
+    assert again.values[0, 0] == 1.0
+    with pytest.raises(ValueError, match="'s' has categories not seen in fit: \\['c'\\]"):
+        encode(pd.DataFrame({"s": ["c", "a", None]}), infos=fit.infos)
+
+
+@pytest.mark.parametrize("bad,exc,match", [
+    (pd.DataFrame({"a": [1, 2]}).rename(columns={"a": "x"}).assign(y=1).set_axis(["x", "x"],
+     axis=1), ValueError, "duplicate column names"),
+    (pd.Series([1.0, 2.0]), TypeError, "Series"),
+    (np.ones(3), ValueError, "Reshape"),
+    (pd.DataFrame({"z": [1 + 2j, 3j]}), TypeError, "'z'"),
+])
+def test_bad_inputs(bad, exc, match):
+    with pytest.raises(exc, match=match):
+        encode(bad)
