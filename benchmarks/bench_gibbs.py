@@ -31,10 +31,12 @@ from skmice.methods import Design, TwoLevelHeteroscedastic, TwoLevelNormal
 from skmice.methods._twolevel import _hetero_step, _normal_step, _prepare
 
 
-def simulate(n_rows, n_groups, p=5, q=2, seed=0):
+def simulate(n_rows, n_groups, p=5, q=2, seed=0, sort=False):
     """Two-level data: random intercept and slope, a cluster-level predictor."""
     rng = np.random.default_rng(seed)
     g = rng.integers(0, n_groups, n_rows)
+    if sort:
+        g.sort()
     X = np.empty((n_rows, p))
     X[:, 0] = 1.0
     X[:, 1:] = rng.standard_normal((n_rows, p - 1))
@@ -56,8 +58,8 @@ def best_of(f, repeat):
     return 1e3 * min(times)
 
 
-def bench(n_rows, n_groups, repeat):
-    design, y = simulate(n_rows, n_groups)
+def bench(n_rows, n_groups, repeat, sort):
+    design, y = simulate(n_rows, n_groups, sort=sort)
     X = design.X
     rng = np.random.default_rng(1)
     rows = []
@@ -66,13 +68,13 @@ def bench(n_rows, n_groups, repeat):
     for cls, mode in ((TwoLevelNormal, "normal"), (TwoLevelHeteroscedastic, "honour")):
         m = cls(n_burnin=20).fit(design, y, rng)
         t_fit = best_of(lambda m=m: m.fit(design, y, rng), repeat)
-        pb = _prepare(design, y, "bench", mode)
+        pb, st = _prepare(design, y, "bench", mode), m._internal_
         if mode == "normal":
-            st = m._internal_
-            t_step = best_of(lambda: _normal_step(pb, st["psi"], st["sigma2"], rng), repeat)
+            t_step = best_of(
+                lambda pb=pb, st=st: _normal_step(pb, st["psi"], st["sigma2"], rng), repeat
+            )
         else:
-            st = m._internal_
-            t_step = best_of(lambda: _hetero_step(pb, st, rng), repeat)
+            t_step = best_of(lambda pb=pb, st=st: _hetero_step(pb, st, rng), repeat)
         t_prep = best_of(lambda mode=mode: _prepare(design, y, "bench", mode), repeat)
         t_sample = best_of(lambda m=m: m.sample(mis, rng), repeat)
         rows.append((cls.__name__, t_xx, t_prep, t_step, t_fit, t_sample))
@@ -85,13 +87,17 @@ def speed_table(repeat):
         f"{'step':>7} {'fit':>7} {'fit/XtX':>7} {'sample':>7}"
     )
     print("times in ms, q = 2, p = 5")
-    print(header)
-    for n_rows, n_groups in ((20_000, 1_000), (1_000_000, 10_000)):
-        for name, t_xx, t_prep, t_step, t_fit, t_sample in bench(n_rows, n_groups, repeat):
-            print(
-                f"{n_rows:>9} {n_groups:>8} {name:<24} {t_xx:7.2f} {t_prep:8.2f} "
-                f"{t_step:7.2f} {t_fit:7.2f} {t_fit / t_xx:7.1f} {t_sample:7.2f}"
-            )
+    for sort in (False, True):
+        print("\nrows sorted by cluster" if sort else "\nrows in random order")
+        print(header)
+        for n_rows, n_groups in ((20_000, 1_000), (1_000_000, 10_000)):
+            for name, t_xx, t_prep, t_step, t_fit, t_sample in bench(
+                n_rows, n_groups, repeat, sort
+            ):
+                print(
+                    f"{n_rows:>9} {n_groups:>8} {name:<24} {t_xx:7.2f} {t_prep:8.2f} "
+                    f"{t_step:7.2f} {t_fit:7.2f} {t_fit / t_xx:7.1f} {t_sample:7.2f}"
+                )
 
 
 def iact(x, max_lag=200):

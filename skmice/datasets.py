@@ -15,7 +15,7 @@ from sklearn.utils import Bunch
 
 from ._random import as_seed_sequence
 
-__all__ = ["make_mar_regression", "make_popularity"]
+__all__ = ["make_clustered_regression", "make_mar_regression", "make_popularity"]
 
 
 def _rng(random_state) -> np.random.Generator:
@@ -170,3 +170,73 @@ def make_popularity(
         cluster="school",
         formula="popular ~ 1 + sex + texp + sex:texp + (1 + sex | school)",
     )
+
+
+def make_clustered_regression(
+    n_rows: int = 20_000,
+    n_clusters: int = 1_000,
+    missing_rate: float = 0.3,
+    random_state=None,
+) -> Bunch:
+    """Two-level data with two incomplete continuous variables (benchmark design).
+
+    For row i of cluster j::
+
+        y1 = 1 + 0.5 x + 0.3 w + u0_j + u1_j x + e1,   var(u0) = 0.5, var(u1) = 0.2,
+                                                       cov = 0.05, var(e1) = 1
+        y2 = 0.5 + 0.4 y1 + 0.2 x + v_j + e2,           var(v) = 0.3, var(e2) = 0.5
+
+    ``x`` is a complete unit-level predictor, ``w`` a complete cluster-level
+    one. ``y1`` (random intercept and random slope of ``x``) and ``y2``
+    (random intercept) are missing at random given ``x`` and ``w``. Cluster
+    sizes vary around ``n_rows / n_clusters``.
+
+    Parameters
+    ----------
+    n_rows : int, default=20_000
+    n_clusters : int, default=1_000
+    missing_rate : float, default=0.3
+    random_state : None, int or Generator
+
+    Returns
+    -------
+    Bunch
+        ``data``, ``complete``, ``truth``, ``cluster`` ("cluster"),
+        ``predictor_matrix`` (y1: x random, w and y2 fixed; y2: all fixed;
+        the cluster -2).
+
+    Examples
+    --------
+    >>> from skmice.datasets import make_clustered_regression
+    >>> b = make_clustered_regression(2_000, 100, random_state=0)
+    >>> b.data.shape, int(b.data["cluster"].nunique())
+    ((2000, 5), 100)
+    """
+    if n_clusters < 1 or n_rows < n_clusters:
+        raise ValueError("need n_clusters >= 1 and n_rows >= n_clusters.")
+    rng = _rng(random_state)
+    cluster = np.sort(np.concatenate([np.arange(n_clusters),
+                                      rng.integers(0, n_clusters, n_rows - n_clusters)]))
+    x = rng.standard_normal(n_rows)
+    w_c = rng.standard_normal(n_clusters)
+    w = w_c[cluster]
+    psi = np.array([[0.5, 0.05], [0.05, 0.2]])
+    u = rng.multivariate_normal([0.0, 0.0], psi, size=n_clusters)[cluster]
+    v = rng.normal(0.0, np.sqrt(0.3), n_clusters)[cluster]
+    y1 = 1 + 0.5 * x + 0.3 * w + u[:, 0] + u[:, 1] * x + rng.standard_normal(n_rows)
+    y2 = 0.5 + 0.4 * y1 + 0.2 * x + v + rng.normal(0.0, np.sqrt(0.5), n_rows)
+    complete = pd.DataFrame({"cluster": cluster + 1, "x": x, "w": w, "y1": y1, "y2": y2})
+    data = complete.copy()
+    off = np.log(missing_rate / (1 - missing_rate))
+    data.loc[rng.random(n_rows) < _logistic(off + 0.8 * x), "y1"] = np.nan
+    data.loc[rng.random(n_rows) < _logistic(off - 0.6 * x + 0.4 * w), "y2"] = np.nan
+    cols = list(data.columns)
+    pm = pd.DataFrame(0, index=cols, columns=cols)
+    pm.loc["y1", ["cluster", "x", "w", "y2"]] = [-2, 2, 1, 1]
+    pm.loc["y2", ["cluster", "x", "w", "y1"]] = [-2, 1, 1, 1]
+    truth = {"y1": {"Intercept": 1.0, "x": 0.5, "w": 0.3, "var_intercept": 0.5,
+                    "var_slope": 0.2, "cov": 0.05, "var_residual": 1.0},
+             "y2": {"Intercept": 0.5, "y1": 0.4, "x": 0.2, "var_intercept": 0.3,
+                    "var_residual": 0.5}}
+    return Bunch(data=data, complete=complete, truth=truth, cluster="cluster",
+                 predictor_matrix=pm)

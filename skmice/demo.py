@@ -42,7 +42,7 @@ def fit_popularity_model(data: pd.DataFrame):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = smf.mixedlm("popular ~ sex * texp", data, groups=data["school"],
+        model = smf.mixedlm("popular ~ sex * texp", data, groups="school",
                             re_formula="~sex")
         return model.fit(reml=True, method=["lbfgs"])
 
