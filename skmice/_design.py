@@ -482,23 +482,28 @@ def remove_lindep(
         return keep
     if n < 2 or _is_constant(y):
         return np.zeros(k, dtype=bool)
-    lo, hi = X.min(axis=0), X.max(axis=0)
-    scale = np.maximum(np.maximum(np.abs(lo), np.abs(hi)), 1e-300)
-    keep &= (hi - lo) > 1e-10 * scale
+    # one Gram matrix of [X, y], shifted by the first row (exact zeros for constant
+    # columns, and no cancellation when a column's mean dwarfs its spread)
+    A = np.empty((n, k + 1))
+    A[:, :k] = X
+    A[:, k] = y
+    first = A[0].copy()
+    A -= first
+    G = A.T @ A
+    mean = A.sum(axis=0) / n
+    cov = G / n - np.outer(mean, mean)
+    var = np.maximum(np.diag(cov), 0.0)
+    scale = np.abs(first) + np.sqrt(np.diag(G) / n)
+    keep &= var[:k] > (1e-10 * np.maximum(scale[:k], 1e-300)) ** 2
     if not keep.any():
         return keep
-    Xc = X - X.mean(axis=0)
-    sd = np.sqrt((Xc * Xc).sum(axis=0))
-    yc = y - y.mean()
-    ysd = np.sqrt(yc @ yc)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cy = (Xc.T @ yc) / (sd * ysd)
-    keep &= ~(np.abs(np.nan_to_num(cy)) >= maxcor)
+    sd = np.sqrt(np.where(var > 0, var, 1.0))
+    cor = cov / np.outer(sd, sd)
+    keep &= ~(np.abs(cor[:k, k]) >= maxcor)
     idx = np.flatnonzero(keep)
     if len(idx) <= 1:
         return keep
-    Xs = Xc[:, idx] / sd[idx]
-    cx = Xs.T @ Xs
+    cx = cor[np.ix_(idx, idx)]
     while len(idx) > 1:
         w, v = np.linalg.eigh(cx)
         if w[0] / w[-1] >= eps:

@@ -481,11 +481,13 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
 
         self._fill_pools(values, mask, rng)
         self._initial_fill(values, mask, rng)
+        values = np.asfortranarray(values)  # column access is contiguous
+        rows = _row_indices(mask)
         trace = []
         for it in range(1, self.max_iter + 1):
             for c in self.visit_sequence_:
                 j = col_pos[c]
-                draws = self._visit(values, mask, j, groups, n_groups, rng, log, it)
+                draws = self._visit(values, rows, j, groups, n_groups, rng, log, it)
                 trace.append((it, c, float(np.mean(draws)), float(np.std(draws, ddof=1))
                               if len(draws) > 1 else np.nan))
             if self.verbose:
@@ -493,7 +495,7 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         # complete columns with a method: fit once, for transform of new data
         for j, c in enumerate(columns):
             if methods[c] is not None and n_missing[j] == 0:
-                self._visit(values, mask, j, groups, n_groups, rng, log, self.max_iter,
+                self._visit(values, rows, j, groups, n_groups, rng, log, self.max_iter,
                             sample=False)
         self.n_iter_ = self.max_iter
         self.trace_ = pd.DataFrame(trace, columns=["iteration", "variable", "mean", "sd"])
@@ -526,42 +528,41 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
     def _design_for(self, values, j, groups, n_groups, method):
         return self._builder.build(values, j, groups, n_groups, method.needs_groups)
 
-    def _visit(self, values, mask, j, groups, n_groups, rng, log, it, sample=True):
+    def _visit(self, values, rows, j, groups, n_groups, rng, log, it, sample=True):
         """Fit the method of column j on its observed rows and redraw its missing rows."""
         name = self._infos[j].name
         method = self.methods_[name]
         coding = self._codings[j]
         if getattr(method, "cluster_level", False):
-            return self._visit_cluster_level(values, mask, j, groups, n_groups, rng, log, it,
+            return self._visit_cluster_level(values, rows, j, groups, n_groups, rng, log, it,
                                              fit=True, sample=sample)
+        obs_idx, mis_idx = rows[j]
         td = self._design_for(values, j, groups, n_groups, method)
-        obs = ~mask[:, j]
-        y_obs = coding.to_codes(values[obs, j])
+        design_obs = td.design.take(obs_idx)
+        y_obs = coding.to_codes(values[obs_idx, j])
+        keep = np.ones(td.design.X.shape[1], dtype=bool)
         if self.remove_collinear and td.design.X.shape[1] > 1:
-            keep = np.ones(td.design.X.shape[1], dtype=bool)
-            keep[1:] = remove_lindep(td.design.X[obs, 1:], y_obs)
+            keep[1:] = remove_lindep(design_obs.X[:, 1:], y_obs)
             if not keep.all():
                 dropped = [n for n, k in zip(td.x_names, keep) if not k]
                 log.append(dict(iteration=it, variable=name, event="predictors dropped",
                                 detail=f"constant or collinear: {dropped}"))
                 td = drop_columns(td, keep)
-        else:
-            keep = np.ones(td.design.X.shape[1], dtype=bool)
+                design_obs = td.design.take(obs_idx)
         self._keep[j] = keep
-        self._fit_method(method, td.design.take(obs), y_obs, rng, name)
+        self._fit_method(method, design_obs, y_obs, rng, name)
         if not sample:
             return None
-        mis = mask[:, j]
-        draws = self._sample_method(method, td.design.take(mis), rng, name, coding)
-        values[mis, j] = coding.from_codes(draws)
-        return values[mis, j]
+        draws = self._sample_method(method, td.design.take(mis_idx), rng, name, coding)
+        values[mis_idx, j] = coding.from_codes(draws)
+        return values[mis_idx, j]
 
     def _cluster_label(self, codes):
         known = self._cluster_values_
         return [known[c] if c < len(known) else f"<new cluster {c - len(known) + 1}>"
                 for c in codes]
 
-    def _visit_cluster_level(self, values, mask, j, groups, n_groups, rng, log, it, fit, sample):
+    def _visit_cluster_level(self, values, rows, j, groups, n_groups, rng, log, it, fit, sample):
         """Visit a cluster-level target: one row per cluster, values copied to the rows.
 
         The design is aggregated to cluster means; clusters where the target is
@@ -573,7 +574,7 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         method = self.methods_[name]
         coding = self._codings[j]
         td = self._builder.build(values, j, groups, n_groups, two_level=False)
-        obs = ~mask[:, j]
+        obs, mis = rows[j]
         y_obs = coding.to_codes(values[obs, j])
         g_obs = groups[obs]
         counts = np.bincount(g_obs, minlength=n_groups)
@@ -620,7 +621,6 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
                 log.append(dict(iteration=it, variable=name, event="2lonly.mean fallback",
                                 detail=f"{int(need.sum())} clusters with nothing observed drawn "
                                        f"by the fallback model"))
-        mis = mask[:, j]
         values[mis, j] = coding.from_codes(y_c[groups[mis]])
         return values[mis, j]
 
@@ -735,27 +735,34 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
                                    spawn_key=self._transform_seed.spawn_key)
         )
         self._initial_fill(values, mask, rng)
+        values = np.asfortranarray(values)
+        rows = _row_indices(mask)
         order = [columns.index(c) for c in self.visit_sequence_ if mask[:, columns.index(c)].any()]
         order += [j for j in todo if j not in order]
         for _ in range(self.max_iter):
             for j in order:
-                self._transform_visit(values, mask, j, groups, n_groups, rng)
+                self._transform_visit(values, rows, j, groups, n_groups, rng)
         return decode(values, enc, X if is_frame else None)
 
-    def _transform_visit(self, values, mask, j, groups, n_groups, rng):
+    def _transform_visit(self, values, rows, j, groups, n_groups, rng):
         name = self._infos[j].name
         method = self.methods_[name]
         coding = self._codings[j]
         if getattr(method, "cluster_level", False):
-            self._visit_cluster_level(values, mask, j, groups, n_groups, rng, None, 0,
+            self._visit_cluster_level(values, rows, j, groups, n_groups, rng, None, 0,
                                       fit=False, sample=True)
             return
         td = self._design_for(values, j, groups, n_groups, method)
         td = drop_columns(td, self._keep[j])
-        mis = mask[:, j]
+        obs_idx, mis_idx = rows[j]
         observed = None
         if method.needs_groups:
-            obs = ~mis
-            observed = (td.design.take(obs), coding.to_codes(values[obs, j]))
-        draws = self._sample_method(method, td.design.take(mis), rng, name, coding, observed)
-        values[mis, j] = coding.from_codes(draws)
+            observed = (td.design.take(obs_idx), coding.to_codes(values[obs_idx, j]))
+        draws = self._sample_method(method, td.design.take(mis_idx), rng, name, coding, observed)
+        values[mis_idx, j] = coding.from_codes(draws)
+
+
+def _row_indices(mask: np.ndarray) -> dict:
+    """Observed and missing row indices of every incomplete column."""
+    return {j: (np.flatnonzero(~mask[:, j]), np.flatnonzero(mask[:, j]))
+            for j in range(mask.shape[1])}

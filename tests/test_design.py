@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 
 from skmice import make_methods, make_predictor_matrix, quickpred
+from skmice._data import encode
 from skmice._design import (
     DesignBuilder,
     _pairwise_cor,
@@ -11,7 +12,6 @@ from skmice._design import (
     remove_lindep,
     validate_predictor_matrix,
 )
-from skmice._data import encode
 
 
 def _pairwise_cor_slow(A, B):

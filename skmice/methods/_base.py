@@ -74,10 +74,15 @@ class Design:
 
     def take(self, rows) -> "Design":
         """Return the design restricted to ``rows`` (a mask or an index array)."""
+        if isinstance(rows, slice):
+            rows = np.arange(self.n_rows)[rows]
+        rows = np.asarray(rows)
+        if rows.dtype == bool:
+            rows = np.flatnonzero(rows)
         return Design(
-            X=self.X[rows],
-            Z=None if self.Z is None else self.Z[rows],
-            groups=None if self.groups is None else self.groups[rows],
+            X=np.take(self.X, rows, axis=0),
+            Z=None if self.Z is None else np.take(self.Z, rows, axis=0),
+            groups=None if self.groups is None else np.take(self.groups, rows),
             n_groups=self.n_groups,
         )
 

@@ -365,11 +365,19 @@ def test_degenerate_data(cls, case):
 @pytest.mark.parametrize("cls", [TwoLevelNormal, TwoLevelHeteroscedastic])
 @pytest.mark.parametrize("q", [1, 3])
 def test_q_one_and_three(cls, q):
+    import warnings
+
+    sm = pytest.importorskip("statsmodels.api")
     psi = np.diag([0.5, 0.2, 0.3])[:q, :q]
     design, y, _ = simulate(150, 8, seed=14, psi=psi)
-    draws = run_chain(cls(), design, y, 200, seed=14)
+    draws = run_chain(cls(), design, y, 300, seed=14)
     assert draws["psi"].shape[1:] == (q, q)
-    assert_within(draws["psi"][:, range(q), range(q)], np.diag(psi))
+    # the posterior is centred on this sample's estimate (REML), which for q = 3
+    # lies 5 posterior sds below the generating value of the third variance
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reml = sm.MixedLM(y, design.X, groups=design.groups, exog_re=design.Z).fit(reml=True)
+    assert_within(draws["psi"][:, range(q), range(q)], np.diag(np.asarray(reml.cov_re)))
     assert_within(draws["beta"], BETA)
 
 
