@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import threadpool_limits
 
 from ._data import decode, encode
 from ._design import (
@@ -304,10 +305,13 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
             frame = X
         else:
             frame = pd.DataFrame(enc.values, columns=columns)
-        defaults = make_methods(frame, cluster=cluster_name, include_complete=True)
         spec = self.methods
+
+        def defaults():
+            return make_methods(frame, cluster=cluster_name, include_complete=True)
+
         if spec is None:
-            chosen = defaults
+            chosen = defaults()
         elif isinstance(spec, str):
             chosen = {c: (spec if missing_any[j] and c != cluster_name else "")
                       for j, c in enumerate(columns)}
@@ -315,8 +319,9 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
             unknown = [k for k in spec if k not in columns]
             if unknown:
                 raise ValueError(f"methods names columns that are not in X: {unknown}.")
-            chosen = {c: spec.get(c, defaults[c] if missing_any[j] else "")
-                      for j, c in enumerate(columns)}
+            needed = [c for j, c in enumerate(columns) if missing_any[j] and c not in spec]
+            default = defaults() if needed else {}
+            chosen = {c: spec.get(c, default.get(c, "")) for c in columns}
         else:
             raise TypeError(
                 f"methods must be None, a method name or a dict, got {type(spec).__name__}."
@@ -410,7 +415,17 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         X_completed : DataFrame or ndarray
             Same container, columns, index and dtypes as X; observed values
             unchanged; missing values replaced by the chain's last draws.
+
+        Notes
+        -----
+        BLAS runs single-threaded inside (the matrices are thin; parallelism
+        comes from running chains side by side), which also makes the result
+        bit-for-bit independent of how many threads or processes are used.
         """
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._fit_transform(X)
+
+    def _fit_transform(self, X):
         self._validate_params()
         enc = encode(X)
         values = enc.values  # a fresh array: X is never modified
@@ -701,6 +716,10 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         X_completed : DataFrame or ndarray
         """
         check_is_fitted(self, "methods_")
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._transform(X)
+
+    def _transform(self, X):
         is_frame = isinstance(X, pd.DataFrame)
         if is_frame:
             self._check_columns(X, True, X.columns)
