@@ -606,8 +606,9 @@ class TwoLevelNormal(_TwoLevelBase):
         reinitialised). The chained-equations iterations continue the chain
         (one step per visit), so the burn-in only has to carry the variance
         components from their starting values (an analysis of variance of
-        least-squares residuals, close to the posterior) into the posterior. A step costs ``O(N q^2 p)`` after the data have been
-        reduced to sufficient statistics, so the burn-in is cheap.
+        least-squares residuals, close to the posterior) into the posterior.
+        A step costs ``O(N q^2 p)`` after the data have been reduced to
+        sufficient statistics, so the burn-in is cheap.
     warm_start : bool, default=True
         Continue the chain of the previous call (the variance components
         ``Psi`` and ``sigma^2``; ``beta`` and ``b_j`` are drawn first in every
