@@ -99,12 +99,12 @@ def run_r(n_rows, method, m=5, max_iter=5, seed=1, timeout=3600):
 def peak_memory(n_rows, method, m=5, max_iter=5, n_jobs=1):
     """Run one skmice job in a fresh process and return (seconds, peak RSS in MB)."""
     code = (
-        "import json, resource, sys; sys.path.insert(0, %r);"
+        f"import json, resource, sys; sys.path.insert(0, {str(HERE)!r});"
         "from bench_twolevel import run_skmice;"
-        "r = run_skmice(%d, %r, %d, %d, %d);"
+        f"r = run_skmice({n_rows}, {method!r}, {m}, {max_iter}, {n_jobs});"
         "r['peak_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024;"
         "print(json.dumps(r))"
-    ) % (str(HERE), n_rows, method, m, max_iter, n_jobs)
+    )
     res = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
                          text=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
@@ -144,13 +144,14 @@ def main(argv=None):
         "| mean y1 (complete) |",
         "|---:|---|---|---:|---:|---:|---:|---|---|",
     ]
+    nan = float("nan")
     for r in rows:
+        coef = f"{r.get('coef_y1', nan):.3f} ({r.get('complete_coef_y1', nan):.3f})"
+        mean = f"{r.get('mean_y1', nan):.3f} ({r.get('complete_mean_y1', nan):.3f})"
         lines.append(
             f"| {r['n']:,} | {r['method']} | {r['tool']} | {r.get('n_jobs', 1)} "
-            f"| {r['seconds']:.2f} | {r.get('ratio_vs_r', float('nan')):.0f} "
-            f"| {r.get('peak_mb', float('nan')):.0f} "
-            f"| {r.get('coef_y1', float('nan')):.3f} ({r.get('complete_coef_y1', float('nan')):.3f}) "
-            f"| {r.get('mean_y1', float('nan')):.3f} ({r.get('complete_mean_y1', float('nan')):.3f}) |"
+            f"| {r['seconds']:.2f} | {r.get('ratio_vs_r', nan):.0f} "
+            f"| {r.get('peak_mb', nan):.0f} | {coef} | {mean} |"
         )
     text = "\n".join(lines) + "\n"
     print(text)
