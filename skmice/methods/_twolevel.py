@@ -165,7 +165,7 @@ def _affine(centre: np.ndarray, scale: np.ndarray) -> np.ndarray:
     return T
 
 
-def _prepare(design, y, method: str, mode: str) -> _Problem:
+def _prepare(design, y, method: str, mode: str, cache: dict | None = None) -> _Problem:
     """Reduce the observed rows to sufficient statistics in standardised units.
 
     ``mode``: "normal" (fixed part X, random part Z), "honour" (fixed part X
@@ -203,7 +203,19 @@ def _prepare(design, y, method: str, mode: str) -> _Problem:
         y_scale = abs(y_centre) * 1e-6 if y_centre != 0 else 1.0
     ys /= y_scale
 
-    index = cluster_indicator(groups, N)
+    # the chained-equations loop fits on the same rows at every visit: reuse
+    # the cluster-indicator matrix while the groups are unchanged
+    if (
+        cache is not None
+        and cache.get("N") == N
+        and cache.get("groups") is not None
+        and np.array_equal(cache["groups"], groups)
+    ):
+        index = cache["index"]
+    else:
+        index = cluster_indicator(groups, N)
+        if cache is not None:
+            cache.update(N=N, groups=groups.copy(), index=index)
 
     def gram(U):
         # heteroscedastic: per-cluster U_j'U_j, the global U'U is their sum
@@ -730,7 +742,7 @@ class TwoLevelNormal(_TwoLevelBase):
         """
         self._check_params()
         rng = _rng(random_state)
-        pb = _prepare(design, y, self._name, "normal")
+        pb = _prepare(design, y, self._name, "normal", self.__dict__.setdefault("_cache", {}))
         steps = self._steps
         warm = (
             self.warm_start
@@ -941,7 +953,8 @@ class TwoLevelHeteroscedastic(_TwoLevelBase):
                 f"2l.norm: fixed_effects must be 'honour' or 'ignore', got {self.fixed_effects!r}."
             )
         rng = _rng(random_state)
-        pb = _prepare(design, y, self._name, self.fixed_effects)
+        pb = _prepare(design, y, self._name, self.fixed_effects,
+                      self.__dict__.setdefault("_cache", {}))
         steps = self._steps
         state = None
         prev = getattr(self, "sigma2_", None)
