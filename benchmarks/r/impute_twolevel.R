@@ -1,4 +1,5 @@
-# Time R mice on a two-level CSV: Rscript impute_twolevel.R data.csv method m maxit seed out.json
+# Time R mice on a two-level CSV:
+#   Rscript impute_twolevel.R data.csv method m maxit seed out.json [completed_long.csv]
 # Columns: cluster, x, w, y1, y2 (see skmice.datasets.make_clustered_regression).
 suppressMessages({library(mice); library(jsonlite)})
 args <- commandArgs(TRUE)
@@ -18,3 +19,4 @@ write_json(list(method = meth_name, seconds = t1 - t0, n = nrow(d), m = m, maxit
                 mean_y1 = mean(sapply(1:m, function(i) mean(complete(imp, i)$y1))),
                 mean_y2 = mean(sapply(1:m, function(i) mean(complete(imp, i)$y2))),
                 coef_y1 = est$estimate[2]), out, auto_unbox = TRUE, digits = 8)
+if (length(args) >= 7) write.csv(complete(imp, "long")[, c(".imp", names(d))], args[7], row.names = FALSE)
