@@ -4,9 +4,12 @@ The public API, nothing else.
 """
 
 from ._design import make_methods, make_predictor_matrix, quickpred
+from ._formula import predictor_matrix_from_formula
 from ._imputer import MultilevelIterativeImputer
 from ._multiple import MultiplyImputedData, multiple_impute
+from ._pipeline import MultipleImputationPipeline, StatsmodelsClassifier, StatsmodelsRegressor
 from ._version import __version__
+from .amputation import ampute, multilevel_ampute
 from .pooling import D1, D2, D3, pool, pool_scalar
 
 __all__ = [
@@ -14,12 +17,18 @@ __all__ = [
     "D2",
     "D3",
     "MultilevelIterativeImputer",
+    "MultipleImputationPipeline",
     "MultiplyImputedData",
+    "StatsmodelsClassifier",
+    "StatsmodelsRegressor",
     "__version__",
+    "ampute",
     "make_methods",
     "make_predictor_matrix",
+    "multilevel_ampute",
     "multiple_impute",
     "pool",
     "pool_scalar",
+    "predictor_matrix_from_formula",
     "quickpred",
 ]

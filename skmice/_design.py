@@ -296,10 +296,17 @@ def make_methods(X, cluster=None, include_complete: bool = False) -> dict:
     Without a cluster: ``"pmm"`` for numeric columns, ``"logreg"`` for binary
     (boolean or two-category) columns, ``"polyreg"`` for categorical columns
     with more than two categories (ordered ones too). With a cluster column,
-    the two-level counterparts: ``"2l.pmm"`` for unit-level columns of every
-    kind (numeric codes for binary and categorical ones, so imputations stay
-    valid categories) and ``"2lonly.pmm"`` for cluster-level columns
-    (constant within every cluster where observed).
+    the two-level counterparts (see ``doc/methods.rst``):
+
+    - cluster-level columns (constant within every cluster where observed,
+      see :func:`cluster_level_columns`), of any kind: ``"2lonly.pmm"``
+      (imputed cluster values are observed cluster values, so categories
+      stay valid);
+    - binary unit-level columns (boolean, two categories, or numeric with
+      exactly two distinct observed values such as 0/1): ``"2l.bin"``;
+    - unordered categorical unit-level columns: ``"2l.polyreg"``;
+    - ordered categorical unit-level columns: ``"2l.pmm"`` on the codes;
+    - other numeric unit-level columns: ``"2l.pmm"``.
 
     Parameters
     ----------
@@ -344,6 +351,13 @@ def make_methods(X, cluster=None, include_complete: bool = False) -> dict:
             ]
         elif name in cl_level:
             out[name] = "2lonly.pmm"
+        elif info.kind == "binary" or (
+            info.kind == "continuous"
+            and np.unique(enc.values[~np.isnan(enc.values[:, j]), j]).size == 2
+        ):
+            out[name] = "2l.bin"
+        elif info.kind == "categorical":
+            out[name] = "2l.pmm" if info.ordered else "2l.polyreg"
         else:
             out[name] = "2l.pmm"
     return out
@@ -573,6 +587,7 @@ class DesignBuilder:
         groups: np.ndarray | None,
         n_groups: int,
         two_level: bool,
+        selection: bool = False,
     ) -> TargetDesign:
         """Design of ``target`` for all rows of ``values`` (no NaN allowed).
 
@@ -588,6 +603,11 @@ class DesignBuilder:
             Number of cluster codes.
         two_level : bool
             Whether the method uses a random part (codes 2 and 4).
+        selection : bool, default=False
+            Selection model: ``X`` (outcome equation) takes codes 1-4 and -4,
+            and ``W`` (selection equation: intercept, codes 1-4 and -3, cluster
+            means for 3 and 4) is built too. Otherwise codes -3 and -4 are
+            ignored.
         """
         n = values.shape[0]
         row = self.pm[target]
@@ -599,7 +619,7 @@ class DesignBuilder:
         p = 1
         if groups is not None:
             counts = np.bincount(groups, minlength=n_groups).astype(np.float64)
-        for j in np.flatnonzero(row > 0):
+        for j in np.flatnonzero((row > 0) | (selection & (row == -4))):
             code = row[j]
             block, names = self._expand(values, j)
             if block.shape[1] == 0:
@@ -622,6 +642,14 @@ class DesignBuilder:
         if two_level:
             Z = np.hstack(z_parts) if len(z_parts) > 1 else z_parts[0]
         design = Design(X=X, Z=Z, groups=groups, n_groups=n_groups)
+        if selection:
+            w_parts = [np.ones((n, 1))]
+            for j in np.flatnonzero((row > 0) | (row == -3)):
+                block, _ = self._expand(values, j)
+                w_parts.append(block)
+                if row[j] in (3, 4) and groups is not None and block.shape[1]:
+                    w_parts.append(_cluster_means(block, groups, n_groups, counts))
+            design.W = np.hstack(w_parts)
         return TargetDesign(design, x_names, z_names, np.asarray(z_in_x, dtype=np.int64))
 
 
@@ -656,6 +684,6 @@ def drop_columns(td: TargetDesign, keep_x: np.ndarray) -> TargetDesign:
         Z = Z[:, keep_z]
         z_names = [nm for nm, k in zip(td.z_names, keep_z) if k]
         z_in_x = new_pos[td.z_in_x[keep_z]]
-    design = Design(X=d.X[:, keep_x], Z=Z, groups=d.groups, n_groups=d.n_groups)
+    design = Design(X=d.X[:, keep_x], Z=Z, groups=d.groups, n_groups=d.n_groups, W=d.W)
     x_names = [nm for nm, k in zip(td.x_names, keep_x) if k]
     return TargetDesign(design, x_names, z_names, z_in_x)

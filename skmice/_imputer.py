@@ -541,7 +541,8 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
                 values[mis, j] = vals[np.argmax(counts)]
 
     def _design_for(self, values, j, groups, n_groups, method):
-        return self._builder.build(values, j, groups, n_groups, method.needs_groups)
+        return self._builder.build(values, j, groups, n_groups, method.needs_groups,
+                                   getattr(method, "needs_selection", False))
 
     def _visit(self, values, rows, j, groups, n_groups, rng, log, it, sample=True):
         """Fit the method of column j on its observed rows and redraw its missing rows."""
@@ -565,6 +566,11 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
                 td = drop_columns(td, keep)
                 design_obs = td.design.take(obs_idx)
         self._keep[j] = keep
+        if getattr(method, "needs_all_rows", False):
+            # selection models fit on every row: y is NaN where missing (s = observed)
+            design_obs = td.design
+            y_obs = np.full(values.shape[0], np.nan)
+            y_obs[obs_idx] = coding.to_codes(values[obs_idx, j])
         self._fit_method(method, design_obs, y_obs, rng, name)
         if not sample:
             return None
@@ -574,7 +580,7 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
 
     def _cluster_label(self, codes):
         known = self._cluster_values_
-        return [known[c] if c < len(known) else f"<new cluster {c - len(known) + 1}>"
+        return [_plain(known[c]) if c < len(known) else f"<new cluster {c - len(known) + 1}>"
                 for c in codes]
 
     def _visit_cluster_level(self, values, rows, j, groups, n_groups, rng, log, it, fit, sample):
@@ -731,7 +737,8 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
                 f"X has {n_cols} features, but MultilevelIterativeImputer is expecting "
                 f"{self.n_features_in_} features as input."
             )
-        enc = encode(X, infos=self._infos)
+        enc = encode(_known_cluster_labels(X, self._cluster_index, self._infos)
+                     if is_frame else X, infos=self._infos)
         values = enc.values
         groups, n_groups = None, 0
         if self._cluster_index is not None:
@@ -779,6 +786,32 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
             observed = (td.design.take(obs_idx), coding.to_codes(values[obs_idx, j]))
         draws = self._sample_method(method, td.design.take(mis_idx), rng, name, coding, observed)
         values[mis_idx, j] = coding.from_codes(draws)
+
+
+def _known_cluster_labels(X: pd.DataFrame, index, infos) -> pd.DataFrame:
+    """X with its (text or categorical) cluster labels replaced by one seen in fit.
+
+    Only the raw labels of the cluster column matter (they give the cluster
+    codes, new clusters included); the column is never imputed nor used as a
+    predictor, so labels unseen in fit must not fail its encoding. The output
+    takes the cluster column from the original X.
+    """
+    info = None if index is None else infos[index]
+    if info is None or info.categories is None or len(info.categories) == 0:
+        return X
+    n = X.shape[0]
+    if info.storage == "categorical":
+        filler = pd.Categorical.from_codes(np.zeros(n, dtype=np.int64), dtype=info.dtype)
+    else:
+        filler = np.repeat(np.asarray(info.categories[:1], dtype=object), n)
+    X = X.copy(deep=False)
+    X.isetitem(index, pd.Series(filler, index=X.index))
+    return X
+
+
+def _plain(value):
+    """A numpy scalar as a plain Python value (for readable messages)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _row_indices(mask: np.ndarray) -> dict:

@@ -14,8 +14,16 @@ import pandas as pd
 from sklearn.utils import Bunch
 
 from ._random import as_seed_sequence
+from ._sim_hiv import make_hiv
+from ._sim_impact import make_impact
 
-__all__ = ["make_clustered_regression", "make_mar_regression", "make_popularity"]
+__all__ = [
+    "make_clustered_regression",
+    "make_hiv",
+    "make_impact",
+    "make_mar_regression",
+    "make_popularity",
+]
 
 
 def _rng(random_state) -> np.random.Generator:

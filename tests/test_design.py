@@ -102,6 +102,19 @@ def test_make_methods_two_level_and_cluster_level():
                       "y": [1.0, 2.0, np.nan, 3.0, 4.0, 5.0]})
     assert cluster_level_columns(X, "g") == ["size"]
     assert make_methods(X, cluster="g") == {"g": "", "size": "2lonly.pmm", "y": "2l.pmm"}
+    # binary, unordered and ordered categorical unit-level columns
+    X = X.assign(
+        b=[0.0, 1.0, np.nan, 1.0, 0.0, 0.0],
+        flag=[True, False, None, True, False, True],
+        c=pd.Categorical(["a", "b", None, "c", "a", "b"]),
+        o=pd.Categorical(["lo", "hi", "mid", None, "lo", "hi"],
+                         categories=["lo", "mid", "hi"], ordered=True),
+        kind=pd.Categorical(["u", "u", "v", "v", None, "w"]),
+    )
+    assert make_methods(X, cluster="g") == {
+        "g": "", "size": "2lonly.pmm", "y": "2l.pmm", "b": "2l.bin", "flag": "2l.bin",
+        "c": "2l.polyreg", "o": "2l.pmm", "kind": "2lonly.pmm",
+    }
 
 
 def test_make_predictor_matrix():

@@ -10,7 +10,16 @@ from ._categorical import Logistic, Multinomial
 from ._cluster_level import ClusterMean, ClusterNormal, ClusterPMM
 from ._estimator import EstimatorMethod
 from ._linear import BayesianNormal, PredictiveMeanMatching
+from ._selection import (
+    DeltaLogistic,
+    DeltaNormal,
+    Heckman,
+    TwoLevelHeckman,
+    bivariate_normal_cdf,
+)
 from ._twolevel import TwoLevelHeteroscedastic, TwoLevelNormal, TwoLevelPMM
+from ._twolevel_binary import TwoLevelLogistic, random_polyagamma
+from ._twolevel_categorical import TwoLevelMultinomial
 
 __all__ = [
     "BayesianNormal",
@@ -19,14 +28,22 @@ __all__ = [
     "ClusterPMM",
     "ConditionalMethod",
     "Design",
+    "DeltaLogistic",
+    "DeltaNormal",
     "EstimatorMethod",
+    "Heckman",
     "Logistic",
     "Multinomial",
     "PredictiveMeanMatching",
+    "TwoLevelHeckman",
     "TwoLevelHeteroscedastic",
+    "TwoLevelLogistic",
+    "TwoLevelMultinomial",
     "TwoLevelNormal",
     "TwoLevelPMM",
+    "bivariate_normal_cdf",
     "get_method",
+    "random_polyagamma",
     "register_method",
     "registered_methods",
 ]

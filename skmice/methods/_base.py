@@ -52,6 +52,10 @@ class Design:
     n_groups : int
         Number of cluster codes in use. In ``sample``, codes at or beyond the
         ``n_groups`` seen by ``fit`` are clusters new to the method.
+    W : ndarray of shape (n_rows, r) or None
+        Selection-equation design of selection models (``needs_selection``),
+        intercept first: the predictors with codes 1, 2 and -3 (the outcome
+        equation ``X`` has codes 1, 2 and -4). None for other methods.
 
     Examples
     --------
@@ -66,6 +70,7 @@ class Design:
     Z: np.ndarray | None = None
     groups: np.ndarray | None = None
     n_groups: int = 0
+    W: np.ndarray | None = None
 
     @property
     def n_rows(self) -> int:
@@ -84,6 +89,7 @@ class Design:
             Z=None if self.Z is None else np.take(self.Z, rows, axis=0),
             groups=None if self.groups is None else np.take(self.groups, rows),
             n_groups=self.n_groups,
+            W=None if self.W is None else np.take(self.W, rows, axis=0),
         )
 
 
@@ -105,6 +111,13 @@ class ConditionalMethod(BaseEstimator):
     cluster_level : bool
         True for methods imputing a cluster-level variable (one value per
         cluster).
+    needs_selection : bool
+        True for selection models, which need the selection-equation design
+        ``W`` (predictor codes -3 and -4 apply to them only).
+    needs_all_rows : bool
+        True for methods whose ``fit`` takes every row, observed and missing:
+        ``y`` then holds NaN in the rows to impute (the missingness indicator
+        is the response of a selection equation).
 
     Examples
     --------
@@ -129,6 +142,8 @@ class ConditionalMethod(BaseEstimator):
     needs_groups: bool = False
     supported_kinds: tuple = ("continuous",)
     cluster_level: bool = False
+    needs_selection: bool = False
+    needs_all_rows: bool = False
 
     def fit(self, design: Design, y: np.ndarray, random_state: np.random.Generator):
         """Fit the method on the observed rows and draw its parameters.

@@ -2,9 +2,10 @@
 
 The R runs (ref_a_R_2l.pan.json, ref_a_R_2l.norm.json) imputed popular and
 extrav with 2l.pan / 2l.norm, club with 2l.bin and tsize with 2lonly.norm,
-m = 20, maxit = 10. Here club is imputed with two-level PMM on its 0/1 codes
-(the same predictors; 2l.bin's counterpart comes with the binary-methods
-work), which leaves model 1's comparison unaffected up to Monte Carlo error.
+m = 20, maxit = 10. Here club is imputed with 2l.bin too (skmice's draws the
+random effects from their posterior, R's from the prior), which leaves model
+1's comparison unaffected up to Monte Carlo error; model 2 (club) is compared
+in test_ref_a_multivariate.py.
 """
 
 
@@ -33,7 +34,7 @@ def r_two_level_setup(data, continuous):
     pm.loc["extrav"] = [-2, 1, 1, 1, 0, 1, 1]
     pm.loc["club"] = [-2, 1, 1, 1, 1, 0, 1]
     pm.loc["tsize"] = [-2, 1, 1, 1, 1, 1, 0]
-    methods = {"popular": continuous, "extrav": continuous, "club": "2l.pmm",
+    methods = {"popular": continuous, "extrav": continuous, "club": "2l.bin",
                "tsize": "2lonly.norm"}
     return pm, methods
 
