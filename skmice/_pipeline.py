@@ -16,8 +16,10 @@ errors, degrees of freedom, fraction of missing information).
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 import sys
+import threading
 
 import numpy as np
 import pandas as pd
@@ -36,6 +38,7 @@ from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
+from threadpoolctl import ThreadpoolController
 
 from ._design import make_methods
 from ._imputer import MultilevelIterativeImputer
@@ -91,6 +94,39 @@ def _drop_columns(X, drop):
     return np.delete(np.asarray(X), list(drop), axis=1)
 
 
+_BLAS_LOCK = threading.Lock()
+_BLAS_STATE: dict = {"users": 0, "limiter": None, "controller": None}
+
+
+@contextlib.contextmanager
+def _one_blas_thread():
+    """Run the body with a single BLAS thread.
+
+    The parallelism is across imputations; within a task, BLAS stays on one
+    thread whatever the backend (the main process for ``n_jobs=1``, loky
+    workers, Dask workers), so that sums are always taken in the same order
+    and the results are bitwise identical across backends (a multithreaded
+    BLAS changes the last bits of, e.g., a logistic regression's
+    coefficients) and workers do not oversubscribe the cores. The setting is
+    process-wide: concurrent tasks in threads share it, reference-counted, and
+    the last one out restores the original limits.
+    """
+    with _BLAS_LOCK:
+        if _BLAS_STATE["users"] == 0:
+            if _BLAS_STATE["controller"] is None:
+                _BLAS_STATE["controller"] = ThreadpoolController()
+            _BLAS_STATE["limiter"] = _BLAS_STATE["controller"].limit(limits=1, user_api="blas")
+        _BLAS_STATE["users"] += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_STATE["users"] -= 1
+            if _BLAS_STATE["users"] == 0:
+                _BLAS_STATE["limiter"].restore_original_limits()
+                _BLAS_STATE["limiter"] = None
+
+
 def _fit_pair(imputer, estimator, X, y, seed, drop, fit_params):
     """Fit one imputation chain and its estimator; return the fitted pair.
 
@@ -101,16 +137,18 @@ def _fit_pair(imputer, estimator, X, y, seed, drop, fit_params):
     if "random_state" in imp.get_params(deep=False):
         own = seed if isinstance(imp, MultilevelIterativeImputer) else _estimator_seed(seed + 1)
         imp.set_params(random_state=own)
-    completed = imp.fit_transform(X)
     est = _seed_unset_random_states(clone(estimator), _estimator_seed(seed))
-    est.fit(_drop_columns(completed, drop), y, **fit_params)
+    with _one_blas_thread():
+        completed = imp.fit_transform(X)
+        est.fit(_drop_columns(completed, drop), y, **fit_params)
     return imp, est
 
 
 def _apply_pair(imputer, estimator, X, drop, method):
     """Impute X with one fitted chain (no refit) and call ``estimator.<method>``."""
-    completed = imputer.transform(X)
-    return np.asarray(getattr(estimator, method)(_drop_columns(completed, drop)))
+    with _one_blas_thread():
+        completed = imputer.transform(X)
+        return np.asarray(getattr(estimator, method)(_drop_columns(completed, drop)))
 
 
 # ---------------------------------------------------------------------------
@@ -383,10 +421,11 @@ class MultipleImputationPipeline(MetaEstimatorMixin, BaseEstimator):
     scikit-learn estimator reports none, and then only the mean and the
     between-imputation variance are given.
 
-    *Randomness.* Every chain, and the estimator clones with an unset
-    ``random_state``, are seeded from ``random_state`` before the work is
-    scheduled, so ``n_jobs=1``, ``n_jobs=2`` and a Dask cluster give the
-    same fitted models and predictions. The imputation of new rows is
+    *Randomness and parallelism.* Every chain, and the estimator clones with
+    an unset ``random_state``, are seeded from ``random_state`` before the
+    work is scheduled, and every task runs with a single BLAS thread (the
+    parallelism is across imputations), so ``n_jobs=1``, ``n_jobs=2`` and a
+    Dask cluster give bitwise identical fitted models and predictions. The imputation of new rows is
     reproducible for the same input; it depends on the whole batch (the
     draws of one row depend on the rows imputed with it), so predicting rows
     one at a time gives other draws than predicting them together.

@@ -809,9 +809,10 @@ def _draw_numeric(ax, kind, observed, imputed, rng, limits, ylabel):
         ax.set_xlabel(ylabel)
         ax.set_ylabel("Density")
     elif kind == "hist":
-        edges = np.histogram_bin_edges(
-            np.concatenate([observed, *imputed]), bins="auto", range=limits
-        )
+        # bins sized for the smaller sample (one imputation's or the observed values)
+        sample = observed if observed.size <= imputed[0].size else imputed[0]
+        n_bins = np.histogram_bin_edges(sample, bins="auto").size - 1 if sample.size > 1 else 1
+        edges = np.linspace(limits[0], limits[1], int(np.clip(n_bins, 10, 60)) + 1)
         pooled = np.concatenate(imputed)
         for values, color in ((observed, OBSERVED_COLOR), (pooled, MISSING_COLOR)):
             if values.size:

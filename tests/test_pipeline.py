@@ -543,3 +543,25 @@ def test_any_transformer_as_imputer(regression):
     seeds = [i.random_state for i in pipe.imputers_]
     assert imp.random_state is None and seeds[0] != seeds[1]
     assert np.isfinite(pipe.predict(X)).all()
+
+
+def _blas_threads():
+    from threadpoolctl import threadpool_info
+
+    return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+
+def test_blas_threads_limited_in_tasks_and_restored(clustered):
+    from skmice._pipeline import _one_blas_thread
+
+    before = _blas_threads()
+    with _one_blas_thread():
+        assert set(_blas_threads()) <= {1}
+        with _one_blas_thread():  # nested or concurrent tasks share the limit
+            assert set(_blas_threads()) <= {1}
+        assert set(_blas_threads()) <= {1}
+    assert _blas_threads() == before
+    X, y = clustered
+    with joblib.parallel_backend("threading"):
+        classifier_pipe(n_imputations=2, n_jobs=2).fit(X, y).predict(X)
+    assert _blas_threads() == before
