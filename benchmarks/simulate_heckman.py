@@ -46,15 +46,25 @@ def _interval(estimates, n):
 
 def one_replication(rho, seed, m, max_iter, region_sizes=None, smoke_effect=0.265):
     """Estimates of the overall prevalence by every method for one simulated dataset."""
-    b = make_hiv(region_sizes=region_sizes, rho=rho, smoke_effect=smoke_effect,
-                 random_state=seed)
+    b = make_hiv(region_sizes=region_sizes, rho=rho, smoke_effect=smoke_effect, random_state=seed)
     data, n = b.data, len(b.data)
     truth = b.truth["expected_prevalence"]["overall"]
     rows = []
 
     def add(method, est, se, lo, hi, seconds=np.nan):
-        rows.append(dict(rho=rho, seed=seed, method=method, estimate=est, se=se, lo=lo, hi=hi,
-                         truth=truth, seconds=seconds))
+        rows.append(
+            dict(
+                rho=rho,
+                seed=seed,
+                method=method,
+                estimate=est,
+                se=se,
+                lo=lo,
+                hi=hi,
+                truth=truth,
+                seconds=seconds,
+            )
+        )
 
     p = b.complete["hiv"].mean()
     add("complete data", p, np.sqrt(p * (1 - p) / n), *_z_interval(p, n))
@@ -82,9 +92,10 @@ def _z_interval(p, n):
 
 def summarise(results: pd.DataFrame) -> pd.DataFrame:
     """Bias, empirical and model standard errors, coverage per method and rho."""
-    r = results.assign(error=results["estimate"] - results["truth"],
-                       covered=(results["lo"] <= results["truth"])
-                       & (results["truth"] <= results["hi"]))
+    r = results.assign(
+        error=results["estimate"] - results["truth"],
+        covered=(results["lo"] <= results["truth"]) & (results["truth"] <= results["hi"]),
+    )
     out = r.groupby(["rho", "method"], sort=False).agg(
         reps=("seed", "size"),
         truth=("truth", "mean"),
@@ -107,10 +118,13 @@ def _markdown(table: pd.DataFrame) -> str:
             return f"{v:.4f}"
         return str(v)
 
-    lines = ["| " + " | ".join(map(str, table.columns)) + " |",
-             "|" + "|".join("---" for _ in table.columns) + "|"]
-    lines += ["| " + " | ".join(fmt(v) for v in row) + " |"
-              for row in table.itertuples(index=False)]
+    lines = [
+        "| " + " | ".join(map(str, table.columns)) + " |",
+        "|" + "|".join("---" for _ in table.columns) + "|",
+    ]
+    lines += [
+        "| " + " | ".join(fmt(v) for v in row) + " |" for row in table.itertuples(index=False)
+    ]
     return "\n".join(lines)
 
 
@@ -127,15 +141,15 @@ def main(argv=None):
     t0 = time.perf_counter()
     tasks = [(rho, seed) for rho in args.rho for seed in range(1, args.reps + 1)]
     rows = Parallel(n_jobs=args.n_jobs)(
-        delayed(one_replication)(rho, seed, args.m, args.max_iter,
-                                 smoke_effect=args.smoke_effect)
+        delayed(one_replication)(rho, seed, args.m, args.max_iter, smoke_effect=args.smoke_effect)
         for rho, seed in tasks
     )
     results = pd.DataFrame([row for rep in rows for row in rep])
     table = summarise(results)
     minutes = (time.perf_counter() - t0) / 60
     command = "python benchmarks/simulate_heckman.py " + " ".join(
-        argv if argv is not None else sys.argv[1:])
+        argv if argv is not None else sys.argv[1:]
+    )
     text = [
         "# Heckman selection imputation under MNAR (hiv-like data)",
         "",
@@ -144,7 +158,7 @@ def main(argv=None):
         f"{args.reps} replications per rho; m = {args.m} imputations, max_iter = "
         f"{args.max_iter}; data make_hiv(rho=rho, smoke_effect={args.smoke_effect}) "
         "(9 regions, 6,416 people, about 20% missing). Estimand: the overall HIV "
-        "prevalence (truth[\"expected_prevalence\"]). rho is corr(outcome error, "
+        'prevalence (truth["expected_prevalence"]). rho is corr(outcome error, '
         "selection error), selection = the result is observed: rho < 0 means refusers "
         "are more often positive. Coverage of the nominal 95% interval; mc_se_bias = "
         "Monte Carlo standard error of the bias; seconds = time for the m imputations "

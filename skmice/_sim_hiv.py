@@ -23,10 +23,21 @@ __all__ = ["make_hiv"]
 _REGION_SIZES = (557, 947, 612, 703, 688, 741, 820, 598, 750)
 
 # outcome (probit of HIV status) and selection (probit of consent) coefficients
-_OUTCOME = {"Intercept": -0.98, "age": 0.012, "marital[married]": -0.25,
-            "marital[previously]": 0.35, "condom": 0.20}
-_SELECTION = {"Intercept": 0.64, "age": 0.008, "marital[married]": 0.15,
-              "marital[previously]": -0.10, "condom": 0.10, "smoke": 0.265}
+_OUTCOME = {
+    "Intercept": -0.98,
+    "age": 0.012,
+    "marital[married]": -0.25,
+    "marital[previously]": 0.35,
+    "condom": 0.20,
+}
+_SELECTION = {
+    "Intercept": 0.64,
+    "age": 0.008,
+    "marital[married]": 0.15,
+    "marital[previously]": -0.10,
+    "condom": 0.10,
+    "smoke": 0.265,
+}
 _REGION_SD = {"outcome": 0.25, "selection": 0.20}
 
 
@@ -127,17 +138,36 @@ def make_hiv(
     c = rng.normal(0.0, _REGION_SD["selection"], n_regions)
     e, u = rng.multivariate_normal([0.0, 0.0], [[1.0, rho], [rho, 1.0]], size=n).T
     ob, se = _OUTCOME, _SELECTION
-    lin_y = (ob["Intercept"] + ob["age"] * agec + ob["marital[married]"] * married
-             + ob["marital[previously]"] * previously + ob["condom"] * condom
-             + a[region - 1])
-    lin_s = (se["Intercept"] + se["age"] * agec + se["marital[married]"] * married
-             + se["marital[previously]"] * previously + se["condom"] * condom
-             + smoke_effect * smoke + c[region - 1])
+    lin_y = (
+        ob["Intercept"]
+        + ob["age"] * agec
+        + ob["marital[married]"] * married
+        + ob["marital[previously]"] * previously
+        + ob["condom"] * condom
+        + a[region - 1]
+    )
+    lin_s = (
+        se["Intercept"]
+        + se["age"] * agec
+        + se["marital[married]"] * married
+        + se["marital[previously]"] * previously
+        + se["condom"] * condom
+        + smoke_effect * smoke
+        + c[region - 1]
+    )
     hiv = (lin_y + e > 0).astype(np.float64)
     observed = lin_s + u > 0
     marital = pd.Categorical.from_codes(marital_code, ["never", "married", "previously"])
-    complete = pd.DataFrame({"region": region, "hiv": hiv, "age": age, "marital": marital,
-                             "condom": condom.astype(np.int64), "smoke": smoke.astype(np.int64)})
+    complete = pd.DataFrame(
+        {
+            "region": region,
+            "hiv": hiv,
+            "age": age,
+            "marital": marital,
+            "condom": condom.astype(np.int64),
+            "smoke": smoke.astype(np.int64),
+        }
+    )
     data = complete.copy()
     data.loc[~observed, "hiv"] = np.nan
     p_model = ndtr(lin_y)
@@ -150,15 +180,18 @@ def make_hiv(
         "outcome": dict(ob),
         "selection": selection,
         "region_effects": {"outcome": a, "selection": c, "sd": dict(_REGION_SD)},
-        "prevalence": {"overall": float(hiv.mean()),
-                       **{int(k): float(v) for k, v in per_region.items()}},
-        "expected_prevalence": {"overall": float(p_model.mean()),
-                                **{int(k): float(v) for k, v in exp_region.items()}},
+        "prevalence": {
+            "overall": float(hiv.mean()),
+            **{int(k): float(v) for k, v in per_region.items()},
+        },
+        "expected_prevalence": {
+            "overall": float(p_model.mean()),
+            **{int(k): float(v) for k, v in exp_region.items()},
+        },
         "observed_prevalence": float(hiv[observed].mean()),
         "missing_rate": float(1.0 - observed.mean()),
     }
     cols = list(data.columns)
     pm = pd.DataFrame(0, index=cols, columns=cols)
     pm.loc["hiv", ["region", "age", "marital", "condom", "smoke"]] = [-2, 2, 2, 2, -3]
-    return Bunch(data=data, complete=complete, truth=truth, cluster="region",
-                 predictor_matrix=pm)
+    return Bunch(data=data, complete=complete, truth=truth, cluster="region", predictor_matrix=pm)

@@ -163,11 +163,13 @@ def delta_analysis(
     parts = []
     for delta in deltas:
         imp = clone(imputer).set_params(
-            methods=_methods_with(imputer, X, column, classes[method](delta=float(delta),
-                                                                      rows=rows))
+            methods=_methods_with(
+                imputer, X, column, classes[method](delta=float(delta), rows=rows)
+            )
         )
-        mi = multiple_impute(X, imp, n_imputations=n_imputations, n_jobs=n_jobs,
-                             random_state=random_state)
+        mi = multiple_impute(
+            X, imp, n_imputations=n_imputations, n_jobs=n_jobs, random_state=random_state
+        )
         pooled = mi.analyze(analysis).pool(dfcom=dfcom, conf_level=conf_level)
         pooled = pooled.rename_axis("term").reset_index()
         if terms is not None:
@@ -292,8 +294,9 @@ def plot_tipping_point(results: pd.DataFrame, term=None, null: float = 0.0, ax=N
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.5), layout="constrained")
     d = r["delta"].to_numpy(float)
-    ax.fill_between(d, r["conf_low"], r["conf_high"], alpha=0.25, color="#0072B2",
-                    label="confidence interval")
+    ax.fill_between(
+        d, r["conf_low"], r["conf_high"], alpha=0.25, color="#0072B2", label="confidence interval"
+    )
     ax.plot(d, r["estimate"], marker="o", color="#0072B2", label="pooled estimate")
     if null is not None:
         ax.axhline(null, color="#3B3B3B", lw=0.8, ls="--")

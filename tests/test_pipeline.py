@@ -271,8 +271,12 @@ def test_include_target_fit_and_predict(clustered):
     new = X.assign(cluster=X["cluster"] + 1000)
     proba = pipe.predict_proba(new)
     assert proba.shape == (len(X), 2) and np.isfinite(proba).all()
-    # the test outcome cannot leak: predictions ignore any y (there is none to pass)
-    np.testing.assert_array_equal(proba, pipe.predict_proba(new))
+    np.testing.assert_array_equal(proba, pipe.predict_proba(new))  # reproducible
+    # at predict time the outcome column is entirely missing, and drawn: not the truth
+    augmented = pipe._augment(X)
+    assert augmented[TARGET_COLUMN].isna().all()
+    drawn = pipe.imputers_[0].transform(augmented)[TARGET_COLUMN].astype(int).to_numpy()
+    assert 0.5 < np.mean(drawn == y) < 0.9
 
 
 def test_include_target_with_methods_and_predictor_matrix(regression):

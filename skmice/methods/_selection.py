@@ -127,12 +127,17 @@ def bivariate_normal_cdf(h, k, r) -> np.ndarray:
                 bs = (hi - ki) ** 2
                 c = (4.0 - hki) / 8.0
                 d = (12.0 - hki) / 16.0
-                val = a * np.exp(-(bs / as_ + hki) / 2.0) * (
-                    1.0 - c * (bs - as_) * (1.0 - d * bs / 5.0) / 3.0 + c * d * as_ * as_ / 5.0
+                val = (
+                    a
+                    * np.exp(-(bs / as_ + hki) / 2.0)
+                    * (1.0 - c * (bs - as_) * (1.0 - d * bs / 5.0) / 3.0 + c * d * as_ * as_ / 5.0)
                 )
                 b = np.sqrt(bs)
                 corr = (
-                    np.exp(-hki / 2.0) * np.sqrt(2.0 * np.pi) * ndtr(-b / a) * b
+                    np.exp(-hki / 2.0)
+                    * np.sqrt(2.0 * np.pi)
+                    * ndtr(-b / a)
+                    * b
                     * (1.0 - c * bs * (1.0 - d * bs / 5.0) / 3.0)
                 )
                 val = val - np.where(hki > -160.0, corr, 0.0)
@@ -366,8 +371,10 @@ def _start_values(X, W, y, s, groups, n_cl, lay: _Layout, penalty):
     resid = y[s] - np.einsum("ij,ij->i", U, coef[go])
     cnt = np.maximum(np.bincount(go, minlength=n_cl), 1)
     delta = imr * (imr + wg)
-    s2 = (np.bincount(go, weights=resid**2, minlength=n_cl)
-          + coef[:, -1] ** 2 * np.bincount(go, weights=delta, minlength=n_cl)) / cnt
+    s2 = (
+        np.bincount(go, weights=resid**2, minlength=n_cl)
+        + coef[:, -1] ** 2 * np.bincount(go, weights=delta, minlength=n_cl)
+    ) / cnt
     sig = np.sqrt(np.maximum(s2, 1e-8))
     rho = np.clip(coef[:, -1] / sig, -0.9, 0.9)
     theta[:, lay.beta] = coef[:, :-1]
@@ -479,13 +486,77 @@ def _fit_clusters(X, W, y, s, groups, n_cl, lay: _Layout, pen, max_iter, start=N
     return theta, H, ok
 
 
+def _fit_shared_rho(X, W, y, s, groups, n_cl, lay: _Layout, pen, max_iter, theta, H):
+    """Joint ML with ``atanh rho`` common to all clusters (other parameters per cluster).
+
+    Newton steps on the joint problem, whose Hessian is block diagonal plus
+    one shared row and column (an arrowhead): the shared step comes from the
+    Schur complement, the cluster steps from per-cluster solves (all
+    vectorised). ``theta`` and ``H``: per-cluster fits used as the start.
+    Returns ``theta`` (common rho), the per-cluster Hessians, the Schur
+    complement ``S`` (the joint precision of ``atanh rho``), ``B^-1 c`` (the
+    cluster estimates' sensitivity to ``atanh rho``) and a convergence flag.
+    """
+    obj = _Objective(X, W, y, s, groups, n_cl, lay, pen)
+    r = lay.rho
+    rest = np.array([i for i in range(lay.d) if i != r])
+    w_rr = np.clip(H[:, r, r], 1e-6, None)
+    theta = theta.copy()
+    theta[:, r] = np.clip(np.sum(w_rr * theta[:, r]) / w_rr.sum(), -3.0, 3.0)
+
+    def newton_parts(theta):
+        f, g, H = obj.derivatives(theta)
+        B = H[:, rest][:, :, rest]
+        c = H[:, rest, r]
+        w, V = np.linalg.eigh(B)
+        shift = np.maximum(0.0, -w[:, 0] + 1e-3 * np.maximum(np.abs(w[:, -1]), 1.0))
+        shift[w[:, 0] > 1e-8 * np.abs(w[:, -1])] = 0.0
+        Binv = np.einsum("gij,gj,gkj->gik", V, 1.0 / (w + shift[:, None]), V)
+        Binv_g = np.einsum("gij,gj->gi", Binv, g[:, rest])
+        Binv_c = np.einsum("gij,gj->gi", Binv, c)
+        S = H[:, r, r].sum() - np.sum(c * Binv_c)
+        return f, g, H, Binv_g, Binv_c, S
+
+    converged = False
+    for _ in range(max_iter):
+        f, g, H, Binv_g, Binv_c, S = newton_parts(theta)
+        ga = g[:, r].sum()
+        delta = (-ga + np.sum(c_dot(H, rest, r, Binv_g))) / max(S, 1e-8 * max(abs(S), 1.0))
+        a = theta[0, r]
+        if abs(a) >= _ATANH_RHO_BOUND - 1e-9 and delta * a > 0:
+            delta = 0.0
+        step = np.zeros_like(theta)
+        step[:, rest] = -(Binv_g + Binv_c * delta)
+        step[:, r] = delta
+        dec = -np.sum(g * step)
+        if not np.isfinite(dec) or dec < 1e-9:
+            converged = np.isfinite(dec)
+            break
+        total, t = f.sum(), 1.0
+        for _ in range(30):
+            trial = _clip_rho(theta + t * step, lay)
+            if obj.value(trial).sum() <= total + 1e-10 * abs(total):
+                theta = trial
+                break
+            t *= 0.5
+        else:
+            converged = dec < 1e-3
+            break
+    f, g, H, Binv_g, Binv_c, S = newton_parts(theta)
+    return theta, H, S, Binv_c, converged and S > 0
+
+
+def c_dot(H, rest, r, Binv_g):
+    """``c_j' B_j^-1 g_j`` per cluster (``c_j`` the coupling column of the shared parameter)."""
+    return np.einsum("gi,gi->g", H[:, rest, r], Binv_g)
+
+
 # ---------------------------------------------------------------------------
 # stage 2: random-effects multivariate meta-analysis (REML by EM)
 # ---------------------------------------------------------------------------
 
 
-def meta_analysis_reml(estimates, covariances, structure="unstructured", max_iter=1000,
-                       tol=1e-8):
+def meta_analysis_reml(estimates, covariances, structure="unstructured", max_iter=1000, tol=1e-8):
     """Random-effects multivariate meta-analysis by REML (EM algorithm).
 
     Model: ``theta_hat_j ~ N(theta_j, S_j)``, ``theta_j ~ N(mu, T)``.
@@ -523,17 +594,19 @@ def meta_analysis_reml(estimates, covariances, structure="unstructured", max_ite
     est = np.asarray(estimates, dtype=float)
     P = np.linalg.inv(np.asarray(covariances, dtype=float))
     b = np.einsum("gij,gj->gi", P, est)
-    return _meta_information(b, P, est, structure, max_iter, tol)
+    return _meta_information(b, P, est, structure, max_iter=max_iter, tol=tol)
 
 
-def _meta_information(b, P, start, structure="unstructured", max_iter=500, tol=1e-7):
+def _meta_information(b, P, start, structure="unstructured", fixed=None, max_iter=500,
+                      tol=1e-7):
     """REML meta-analysis with each cluster's likelihood given in information form.
 
     Cluster ``j`` contributes ``exp(-theta' P_j theta / 2 + theta' b_j)`` (a
     normal approximation of its log-likelihood; ``P_j`` may be singular, for
     parameters the cluster does not identify). ``start`` (K, d): rough
-    estimates for the starting value of ``T``. Returns ``mu, cov_mu, tau,
-    n_iter``.
+    estimates for the starting value of ``T``. ``fixed`` (d,) of bool: the
+    parameters common to all clusters (zero rows and columns of ``T``).
+    Returns ``mu, cov_mu, tau, n_iter``.
     """
     K, d = b.shape
     eye = np.eye(d)
@@ -552,6 +625,8 @@ def _meta_information(b, P, start, structure="unstructured", max_iter=500, tol=1
         return mu, 0.5 * (cov_mu + cov_mu.T), np.zeros((d, d)), 0
     dev = start - start.mean(axis=0)
     tau = np.diag(np.maximum(np.einsum("gi,gi->i", dev, dev) / (K - 1), 1e-8))
+    free = np.ones(d) if fixed is None else (~np.asarray(fixed, dtype=bool)).astype(float)
+    tau *= np.outer(free, free)
     n_iter = 0
     for n_iter in range(1, max_iter + 1):  # noqa: B007 - the count is returned
         A, Ab, cov_mu, mu = pooled(tau)
@@ -563,12 +638,20 @@ def _meta_information(b, P, start, structure="unstructured", max_iter=500, tol=1
         new = 0.5 * (new + new.T)
         if structure == "diagonal":
             new = np.diag(np.diag(new))
+        new *= np.outer(free, free)
         change = np.max(np.abs(new - tau))
         tau = new
         if change < tol * (1.0 + np.max(np.abs(tau))):
             break
     A, Ab, cov_mu, mu = pooled(tau)
     return mu, 0.5 * (cov_mu + cov_mu.T), tau, n_iter
+
+
+def _information(H, theta, pen):
+    """Information form ``(P_j, b_j)`` of the cluster likelihoods, penalty taken out."""
+    w, V = np.linalg.eigh(H - np.diag(pen))
+    P = np.einsum("gij,gj,gkj->gik", V, np.maximum(w, 0.0), V)
+    return P, np.einsum("gij,gj->gi", P, theta) + pen * theta
 
 
 def _psd_sqrt(M):
@@ -583,8 +666,10 @@ def _psd_sqrt(M):
 
 def _check_number(value, name, method, low=None, integer=False):
     kinds = numbers.Integral if integer else numbers.Real
-    if isinstance(value, bool) or not isinstance(value, kinds) or (
-        low is not None and not value >= low
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, kinds)
+        or (low is not None and not value >= low)
     ):
         what = "an integer" if integer else "a number"
         raise ValueError(f"{method}: {name} must be {what} >= {low}, got {value!r}.")
@@ -748,10 +833,19 @@ class TwoLevelHeckman(ConditionalMethod):
     supported_kinds = ("continuous", "binary")
     _name = "TwoLevelHeckman ('2l.heckman')"
 
-    def __init__(self, outcome="auto", min_observed=10, tau_structure="diagonal",
-                 penalty=1e-3, rho_penalty=1.0, max_iter=100):
+    def __init__(
+        self,
+        outcome="auto",
+        min_observed=10,
+        random_effects="all",
+        tau_structure="diagonal",
+        penalty=1e-3,
+        rho_penalty=1.0,
+        max_iter=100,
+    ):
         self.outcome = outcome
         self.min_observed = min_observed
+        self.random_effects = random_effects
         self.tau_structure = tau_structure
         self.penalty = penalty
         self.rho_penalty = rho_penalty
@@ -764,6 +858,11 @@ class TwoLevelHeckman(ConditionalMethod):
             raise ValueError(
                 f"{self._name}: outcome must be 'auto', 'continuous' or 'binary', "
                 f"got {self.outcome!r}."
+            )
+        if self.random_effects not in ("all", "all-but-rho", "intercepts"):
+            raise ValueError(
+                f"{self._name}: random_effects must be 'all', 'all-but-rho' or 'intercepts', "
+                f"got {self.random_effects!r}."
             )
         if self.tau_structure not in ("unstructured", "diagonal"):
             raise ValueError(
@@ -801,6 +900,18 @@ class TwoLevelHeckman(ConditionalMethod):
         if not (np.all(np.isfinite(X)) and np.all(np.isfinite(W))):
             raise ValueError(f"{self._name}: the design holds NaN or infinite values.")
         return X, W
+
+    def _fixed_parameters(self, lay: _Layout) -> np.ndarray:
+        """Parameters common to all clusters (no between-cluster variance)."""
+        fixed = np.zeros(lay.d, dtype=bool)
+        if self.random_effects == "intercepts":
+            fixed[:] = True
+            fixed[[0, lay.gamma.start]] = False
+            if lay.sigma is not None:
+                fixed[lay.sigma] = False
+        elif self.random_effects == "all-but-rho":
+            fixed[lay.rho] = True
+        return fixed
 
     # -- fit -------------------------------------------------------------
 
@@ -844,8 +955,11 @@ class TwoLevelHeckman(ConditionalMethod):
             )
         groups, n_groups = self._groups(design, n)
         yo = y[s]
-        binary = bool(np.all((yo == 0) | (yo == 1))) if self.outcome == "auto" else (
-            self.outcome == "binary")
+        binary = (
+            bool(np.all((yo == 0) | (yo == 1)))
+            if self.outcome == "auto"
+            else (self.outcome == "binary")
+        )
         if self.outcome == "binary" and not np.all((yo == 0) | (yo == 1)):
             raise ValueError(f"{self._name}: outcome='binary' needs observed values 0 and 1.")
         lay = _Layout(X.shape[1], W.shape[1], binary)
@@ -855,8 +969,12 @@ class TwoLevelHeckman(ConditionalMethod):
             st = cache["state"]
         else:
             st = self._estimate(X, W, y, s, groups, n_groups, lay, cache)
-            self._cache = {"key": tuple(np.array(a, copy=True) if isinstance(a, np.ndarray)
-                                        else a for a in key), "state": st}
+            self._cache = {
+                "key": tuple(
+                    np.array(a, copy=True) if isinstance(a, np.ndarray) else a for a in key
+                ),
+                "state": st,
+            }
         self.outcome_ = "binary" if binary else "continuous"
         self.n_groups_ = n_groups
         self._layout = lay
@@ -883,30 +1001,48 @@ class TwoLevelHeckman(ConditionalMethod):
         theta_hat = np.full((n_groups, lay.d), np.nan)
         hess = np.full((n_groups, lay.d, lay.d), np.nan)
         fitted = np.zeros(n_groups, dtype=bool)
+        shared = None
         if eligible.any():
             idx = np.flatnonzero(eligible)
             code = np.full(n_groups, -1)
             code[idx] = np.arange(idx.size)
             rows = eligible[groups]
-            args = (Xs[rows], Ws[rows], ys[rows], s[rows], code[groups[rows]], idx.size, lay,
-                    pen, self.max_iter)
+            data = (Xs[rows], Ws[rows], ys[rows], s[rows], code[groups[rows]], idx.size, lay)
             start = None
             if cache is not None:
                 prev = cache["state"]["theta_hat"]
                 if prev.shape == theta_hat.shape and np.all(np.isfinite(prev[idx])):
                     start = prev[idx]
-            th, H, ok = _fit_clusters(*args, start)
+            th, H, ok = _fit_clusters(*data, pen, self.max_iter, start)
             if start is not None and not ok.all():  # retry the failures from scratch
-                th2, H2, ok2 = _fit_clusters(*args, None)
+                th2, H2, ok2 = _fit_clusters(*data, pen, self.max_iter, None)
                 better = ~ok & ok2
                 th[better], H[better], ok[better] = th2[better], H2[better], True
+            if self.random_effects != "all" and ok.sum() >= 2:
+                # atanh rho common to the clusters: one joint fit of the fitted clusters
+                keep = np.flatnonzero(ok)
+                sub = np.isin(data[4], keep)
+                recode = np.full(idx.size, -1)
+                recode[keep] = np.arange(keep.size)
+                pen_shared = pen.copy()
+                pen_shared[lay.rho] = pen[lay.rho] / keep.size  # one prior in total
+                th_s, H_s, S, Binv_c, conv = _fit_shared_rho(
+                    data[0][sub], data[1][sub], data[2][sub], data[3][sub],
+                    recode[data[4][sub]], keep.size, lay, pen_shared, self.max_iter,
+                    th[keep], H[keep],
+                )
+                if conv:
+                    th[keep], H[keep] = th_s, H_s
+                    shared = dict(S=S, Binv_c=Binv_c, a=th_s[0, lay.rho],
+                                  pen=pen[lay.rho], rows=idx[keep])
             theta_hat[idx[ok]] = th[ok]
             hess[idx[ok]] = H[ok]
             fitted[idx[ok]] = True
         fallback = not fitted.any()
         if fallback:
-            th, H, ok = _fit_clusters(Xs, Ws, ys, s, np.zeros(len(y), dtype=np.int64), 1, lay,
-                                      pen, self.max_iter)
+            th, H, ok = _fit_clusters(
+                Xs, Ws, ys, s, np.zeros(len(y), dtype=np.int64), 1, lay, pen, self.max_iter
+            )
             if not ok[0]:
                 raise ValueError(
                     f"{self._name}: the selection model could not be fitted in any cluster, nor "
@@ -916,40 +1052,93 @@ class TwoLevelHeckman(ConditionalMethod):
             hess_f, theta_f = H, th
         else:
             hess_f, theta_f = hess[fitted], theta_hat[fitted]
+        d = lay.d
+        st = dict(scaling=scaling, theta_hat=theta_hat, hessian=hess, fitted=fitted,
+                  fallback=fallback, P=np.zeros((n_groups, d, d)), b=np.zeros((n_groups, d)),
+                  db=np.zeros((n_groups, d)), m1=np.zeros(d), a_hat=0.0, var_a=0.0,
+                  shared=False)
         if theta_f.shape[0] == 1:
             # one cluster: the penalised fit is the (weak-prior) posterior
-            mu, cov_mu, tau = theta_f[0], np.linalg.inv(hess_f[0]), np.zeros((lay.d, lay.d))
-            info_P, info_b = hess_f, np.einsum("gij,gj->gi", hess_f, theta_f)
-        else:
-            # the cluster likelihoods, with the penalty taken out again (information form)
-            w, V = np.linalg.eigh(hess_f - np.diag(pen))
-            info_P = np.einsum("gij,gj,gkj->gik", V, np.maximum(w, 0.0), V)
-            info_b = np.einsum("gij,gj->gi", info_P, theta_f) + pen * theta_f
-            mu, cov_mu, tau, _ = _meta_information(info_b, info_P, theta_f, self.tau_structure)
-        full_P = np.zeros((n_groups, lay.d, lay.d))
-        full_b = np.zeros((n_groups, lay.d))
-        if not fallback:
-            full_P[fitted], full_b[fitted] = info_P, info_b
-        return dict(scaling=scaling, theta_hat=theta_hat, hessian=hess, fitted=fitted,
-                    fallback=fallback, mu=mu, cov_mu=cov_mu, tau=tau, P=full_P, b=full_b)
+            st.update(mu=theta_f[0], cov_mu=np.linalg.inv(hess_f[0]), tau=np.zeros((d, d)))
+            return st
+        if shared is not None:
+            self._shared_meta(st, shared, lay, pen)
+            return st
+        # the cluster likelihoods, with the penalty taken out again (information form)
+        info_P, info_b = _information(hess_f, theta_f, pen)
+        mu, cov_mu, tau, _ = _meta_information(
+            info_b, info_P, theta_f, self.tau_structure, self._fixed_parameters(lay)
+        )
+        st["P"][fitted], st["b"][fitted] = info_P, info_b
+        st.update(mu=mu, cov_mu=cov_mu, tau=tau)
+        return st
+
+    def _shared_meta(self, st, shared, lay, pen):
+        """Meta-analysis of the cluster parameters given the common ``atanh rho``."""
+        d, r = lay.d, lay.rho
+        rest = np.array([i for i in range(d) if i != r])
+        rows = shared["rows"]
+        theta = st["theta_hat"][rows]
+        H = st["hessian"][rows]
+        P, b = _information(H[:, rest][:, :, rest], theta[:, rest], pen[rest])
+        # how the information vectors move with atanh rho: theta_j(a) = theta_j - B_j^-1 c_j da
+        db = -np.einsum("gij,gj->gi", P + np.diag(pen[rest]), shared["Binv_c"])
+        fixed = self._fixed_parameters(lay)[rest]
+        mu_r, cov_r, tau_r, _ = _meta_information(b, P, theta[:, rest], self.tau_structure, fixed)
+        M = np.eye(d - 1) + P @ tau_r
+        m1 = cov_r @ np.linalg.solve(M, db[..., None])[..., 0].sum(axis=0)
+        # the common atanh rho: joint precision S (penalised), penalty taken out
+        S, a, pr = shared["S"], shared["a"], shared["pen"]
+        s_lik = S - pr
+        a_lik, var_a = (a * (1 + pr / s_lik), 1.0 / s_lik) if s_lik > 1e-3 * S else (a, 1 / S)
+        mu = np.empty(d)
+        mu[rest], mu[r] = mu_r, a_lik
+        cov_mu = np.zeros((d, d))
+        cov_mu[np.ix_(rest, rest)] = cov_r
+        cov_mu[r, r] = var_a
+        tau = np.zeros((d, d))
+        tau[np.ix_(rest, rest)] = tau_r
+        full = np.zeros((rows.size, d, d))
+        full[:, rest[:, None], rest[None, :]] = P
+        st["P"][rows] = full
+        bb = np.zeros((rows.size, d))
+        bb[:, rest] = b
+        st["b"][rows] = bb
+        dd = np.zeros((rows.size, d))
+        dd[:, rest] = db
+        st["db"][rows] = dd
+        st["m1"][rest] = m1
+        st.update(mu=mu, cov_mu=cov_mu, tau=tau, a_hat=a, var_a=var_a, shared=True)
 
     def _draw(self, st, rng):
-        mu_star = st["mu"] + _psd_sqrt(st["cov_mu"]) @ rng.standard_normal(st["mu"].size)
+        d = st["mu"].size
+        r = self._layout.rho
+        mu = st["mu"].copy()
+        delta = 0.0
+        if st["shared"]:
+            # draw the common atanh rho, then the rest given it
+            a_star = mu[r] + np.sqrt(st["var_a"]) * rng.standard_normal()
+            delta = a_star - st["a_hat"]
+            mu = mu + st["m1"] * delta
+            mu[r] = a_star
+        mu_star = mu + _psd_sqrt(st["cov_mu"]) @ rng.standard_normal(d)
+        if st["shared"]:
+            mu_star[r] = mu[r]
         tau = st["tau"]
-        n_groups, d = st["theta_hat"].shape
+        n_groups = st["theta_hat"].shape[0]
         theta = mu_star + rng.standard_normal((n_groups, d)) @ _psd_sqrt(tau).T
         f = st["fitted"]
         if f.any() and not st["fallback"]:
-            # theta_j | theta_hat_j, mu*, T: mean mu* + T (I + P_j T)^-1 (b_j - P_j mu*)
-            P, b = st["P"][f], st["b"][f]
+            # theta_j | data_j, mu*, T: mean mu* + T (I + P_j T)^-1 (b_j - P_j mu*)
+            P = st["P"][f]
+            b = st["b"][f] + st["db"][f] * delta
             M = np.eye(d) + P @ tau
             gain = np.linalg.solve(M, (b - np.einsum("gij,j->gi", P, mu_star))[..., None])
             mean = mu_star + np.einsum("ij,gj->gi", tau, gain[..., 0])
             V = tau - tau @ np.linalg.solve(M, P) @ tau
             z = rng.standard_normal((int(f.sum()), d))
             theta[f] = mean + np.einsum("gij,gj->gi", _psd_sqrt(V), z)
-        theta[:, self._layout.rho] = np.clip(theta[:, self._layout.rho], -_ATANH_RHO_BOUND,
-                                             _ATANH_RHO_BOUND)
+        theta[:, r] = np.clip(theta[:, r], -_ATANH_RHO_BOUND, _ATANH_RHO_BOUND)
         self.theta_star_ = theta
         self._mu_star = mu_star
 
@@ -1056,8 +1245,9 @@ class Heckman(TwoLevelHeckman):
     needs_groups = False
     _name = "Heckman ('heckman')"
 
-    def __init__(self, outcome="auto", min_observed=10, penalty=1e-3, rho_penalty=1.0,
-                 max_iter=100):
+    def __init__(
+        self, outcome="auto", min_observed=10, penalty=1e-3, rho_penalty=1.0, max_iter=100
+    ):
         self.outcome = outcome
         self.min_observed = min_observed
         self.penalty = penalty
@@ -1065,6 +1255,7 @@ class Heckman(TwoLevelHeckman):
         self.max_iter = max_iter
 
     tau_structure = "diagonal"
+    random_effects = "all"
 
     def _groups(self, design, n):
         return np.zeros(n, dtype=np.int64), 1
@@ -1097,8 +1288,11 @@ def _standardise(X, W, scaling):
 def _same_inputs(old, new) -> bool:
     for a, b in zip(old, new):
         if isinstance(a, np.ndarray):
-            if not (isinstance(b, np.ndarray) and a.shape == b.shape
-                    and np.array_equal(a, b, equal_nan=True)):
+            if not (
+                isinstance(b, np.ndarray)
+                and a.shape == b.shape
+                and np.array_equal(a, b, equal_nan=True)
+            ):
                 return False
         elif a != b:
             return False
@@ -1126,8 +1320,7 @@ def _delta_rows(rows, X, name):
     mask = np.asarray(rows(X))
     if mask.shape != (X.shape[0],):
         raise ValueError(
-            f"{name}: rows(X) must return one value per row ({X.shape[0]}), got shape "
-            f"{mask.shape}."
+            f"{name}: rows(X) must return one value per row ({X.shape[0]}), got shape {mask.shape}."
         )
     return mask.astype(bool)
 

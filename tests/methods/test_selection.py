@@ -35,8 +35,12 @@ def _selection_data(n=4000, rho=0.6, binary=False, n_groups=1, seed=0, strength=
     y = (0.2 + x + e > 0).astype(float) if binary else 1 + x + e
     observed = 0.4 + 0.5 * x + strength * z + u > 0
     groups = np.arange(n) % n_groups
-    design = Design(X=np.column_stack([np.ones(n), x]), groups=groups, n_groups=n_groups,
-                    W=np.column_stack([np.ones(n), x, z]))
+    design = Design(
+        X=np.column_stack([np.ones(n), x]),
+        groups=groups,
+        n_groups=n_groups,
+        W=np.column_stack([np.ones(n), x, z]),
+    )
     return design, y, observed
 
 
@@ -72,12 +76,21 @@ def test_analytic_gradient_and_hessian(binary):
     lay = _Layout(2, 3, binary)
     rng = np.random.default_rng(3)
     theta = rng.normal(0, 0.3, (3, lay.d))
-    obj = _Objective(design.X, design.W, np.where(s, y, 0.0), s, design.groups, 3, lay,
-                     _penalty_weights(lay, 1e-3, 1.0))
+    obj = _Objective(
+        design.X,
+        design.W,
+        np.where(s, y, 0.0),
+        s,
+        design.groups,
+        3,
+        lay,
+        _penalty_weights(lay, 1e-3, 1.0),
+    )
     f, g, H = obj.derivatives(theta)
     num_g = approx_fprime(theta.ravel(), lambda t: obj.value(t.reshape(3, -1)).sum(), 1e-6)
     np.testing.assert_allclose(g.ravel(), num_g, atol=1e-3 * max(1.0, np.abs(g).max()))
     for c in range(lay.d):  # column c of every cluster's Hessian
+
         def gcol(t, c=c):
             th = theta.copy()
             th[:, c] = t
@@ -230,8 +243,9 @@ def test_single_cluster_equals_single_level():
 
 def test_fallback_to_single_level_when_no_cluster_can_be_fitted():
     design, y, s = _selection_data(n=600, n_groups=30, seed=9)  # 20 rows per cluster
-    m = TwoLevelHeckman(min_observed=50).fit(design, np.where(s, y, np.nan),
-                                              np.random.default_rng(0))
+    m = TwoLevelHeckman(min_observed=50).fit(
+        design, np.where(s, y, np.nan), np.random.default_rng(0)
+    )
     assert m.fallback_ and not m.fitted_clusters_.any()
     assert np.all(np.isfinite(m.sample(design.take(~s), np.random.default_rng(1))))
 
@@ -252,9 +266,16 @@ def test_refit_on_same_data_reuses_estimates_and_redraws():
 
 
 def test_design_builder_selection_codes():
-    frame = pd.DataFrame({"g": [1, 1, 2, 2], "y": [1.0, np.nan, 2.0, 3.0],
-                          "a": [0.1, 0.2, 0.3, 0.4], "b": [1.0, 2.0, 0.0, 1.0],
-                          "c": [5.0, 6.0, 7.0, 9.0], "d": [0.0, 1.0, 1.0, 0.0]})
+    frame = pd.DataFrame(
+        {
+            "g": [1, 1, 2, 2],
+            "y": [1.0, np.nan, 2.0, 3.0],
+            "a": [0.1, 0.2, 0.3, 0.4],
+            "b": [1.0, 2.0, 0.0, 1.0],
+            "c": [5.0, 6.0, 7.0, 9.0],
+            "d": [0.0, 1.0, 1.0, 0.0],
+        }
+    )
     enc = encode(frame)
     pm = np.zeros((6, 6), dtype=np.int64)
     pm[1] = [-2, 0, 1, 2, -3, -4]  # a both, b both (random), c selection, d outcome
@@ -278,8 +299,13 @@ def test_codes_one_and_two_are_equivalent_through_the_imputer():
     pm1 = pm2.replace(2, 1)
     out = []
     for pm in (pm1, pm2):
-        imp = MultilevelIterativeImputer(methods={"hiv": "2l.heckman"}, predictor_matrix=pm,
-                                         cluster="region", max_iter=1, random_state=0)
+        imp = MultilevelIterativeImputer(
+            methods={"hiv": "2l.heckman"},
+            predictor_matrix=pm,
+            cluster="region",
+            max_iter=1,
+            random_state=0,
+        )
         out.append(imp.fit_transform(b.data)["hiv"])
     pd.testing.assert_series_equal(out[0], out[1])
 
@@ -291,9 +317,13 @@ def test_codes_one_and_two_are_equivalent_through_the_imputer():
 
 def test_imputer_two_level_heckman_on_hiv_like_data():
     b = make_hiv(region_sizes=[200] * 5, random_state=2)
-    imp = MultilevelIterativeImputer(methods={"hiv": "2l.heckman"},
-                                     predictor_matrix=b.predictor_matrix, cluster="region",
-                                     max_iter=2, random_state=0)
+    imp = MultilevelIterativeImputer(
+        methods={"hiv": "2l.heckman"},
+        predictor_matrix=b.predictor_matrix,
+        cluster="region",
+        max_iter=2,
+        random_state=0,
+    )
     out = imp.fit_transform(b.data)
     mis = b.data["hiv"].isna()
     assert out["hiv"].notna().all()
@@ -310,17 +340,26 @@ def test_imputer_without_exclusion_restriction_fails_clearly():
     b = make_hiv(region_sizes=[200] * 3, random_state=3)
     pm = b.predictor_matrix.copy()
     pm.loc["hiv", "smoke"] = 2  # smoke in both equations: nothing excluded
-    imp = MultilevelIterativeImputer(methods={"hiv": "2l.heckman"}, predictor_matrix=pm,
-                                     cluster="region", max_iter=1, random_state=0)
+    imp = MultilevelIterativeImputer(
+        methods={"hiv": "2l.heckman"},
+        predictor_matrix=pm,
+        cluster="region",
+        max_iter=1,
+        random_state=0,
+    )
     with pytest.raises(ValueError, match="'hiv'.*exclusion restriction"):
         imp.fit(b.data)
 
 
 def test_selection_codes_ignored_by_other_methods():
     b = make_hiv(region_sizes=[150] * 3, random_state=4)
-    imp = MultilevelIterativeImputer(methods={"hiv": "2l.pmm"},
-                                     predictor_matrix=b.predictor_matrix, cluster="region",
-                                     max_iter=1, random_state=0)
+    imp = MultilevelIterativeImputer(
+        methods={"hiv": "2l.pmm"},
+        predictor_matrix=b.predictor_matrix,
+        cluster="region",
+        max_iter=1,
+        random_state=0,
+    )
     assert imp.fit_transform(b.data)["hiv"].notna().all()
 
 
@@ -335,9 +374,12 @@ def test_heckman_corrects_mnar_bias_fast():
     # a strong exclusion restriction so that one replication is conclusive)
     b = make_hiv(region_sizes=[500] * 6, rho=-0.6, smoke_effect=1.2, random_state=11)
     n, truth = len(b.data), b.truth["expected_prevalence"]["overall"]
-    heck = MultilevelIterativeImputer(methods={"hiv": "2l.heckman"},
-                                      predictor_matrix=b.predictor_matrix, cluster="region",
-                                      max_iter=1)
+    heck = MultilevelIterativeImputer(
+        methods={"hiv": "2l.heckman"},
+        predictor_matrix=b.predictor_matrix,
+        cluster="region",
+        max_iter=1,
+    )
     mar = MultilevelIterativeImputer(methods={"hiv": "2l.pmm"}, cluster="region", max_iter=3)
     q_h, se_h = _prevalence(multiple_impute(b.data, heck, n_imputations=5, random_state=1), n)
     q_m, se_m = _prevalence(multiple_impute(b.data, mar, n_imputations=5, random_state=1), n)
@@ -381,8 +423,9 @@ def test_delta_normal_is_norm_shifted():
     a = base.sample(Design(X[:40]), np.random.default_rng(2))
     b = shifted.sample(Design(X[:40]), np.random.default_rng(2))
     np.testing.assert_allclose(b - a, -1.5)
-    only = DeltaNormal(delta=2.0, rows=lambda D: D[:, 2] == 1).fit(Design(X), y,
-                                                                  np.random.default_rng(1))
+    only = DeltaNormal(delta=2.0, rows=lambda D: D[:, 2] == 1).fit(
+        Design(X), y, np.random.default_rng(1)
+    )
     c = only.sample(Design(X[:40]), np.random.default_rng(2))
     np.testing.assert_allclose(c - a, 2.0 * (X[:40, 2] == 1))
 
@@ -398,8 +441,10 @@ def test_delta_logistic_shifts_log_odds():
     p = 1 / (1 + np.exp(-(X @ m.beta_star_ + np.log(3.0))))
     assert abs(draws.mean() - p.mean()) < 4 * np.sqrt(p.mean() * (1 - p.mean()) / 4000)
     zero = DeltaLogistic(delta=0.0).fit(Design(X), y, np.random.default_rng(0))
-    np.testing.assert_array_equal(zero.sample(Design(X), np.random.default_rng(1)),
-                                  base.sample(Design(X), np.random.default_rng(1)))
+    np.testing.assert_array_equal(
+        zero.sample(Design(X), np.random.default_rng(1)),
+        base.sample(Design(X), np.random.default_rng(1)),
+    )
 
 
 def test_delta_methods_registered_and_validated():
