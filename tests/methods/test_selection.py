@@ -189,6 +189,8 @@ def test_clear_errors():
         Heckman(outcome="binary").fit(design, np.where(s, y, np.nan), rng)
     with pytest.raises(ValueError, match="call fit"):
         Heckman().sample(design, rng)
+    with pytest.raises(ValueError, match="random_effects"):
+        TwoLevelHeckman(random_effects="slopes").fit(design, np.where(s, y, np.nan), rng)
     with pytest.raises(ValueError, match="tau_structure"):
         TwoLevelHeckman(tau_structure="full").fit(design, np.where(s, y, np.nan), rng)
     with pytest.raises(ValueError, match="groups"):
@@ -229,6 +231,26 @@ def test_two_level_deterministic_and_fallback_clusters():
     # a cluster new to the method (code 9) draws from the population distribution
     new = Design(X=mis.X[:3], W=mis.W[:3], groups=np.array([9, 9, 0]), n_groups=10)
     assert np.all(np.isfinite(a.sample(new, np.random.default_rng(5))))
+
+
+@pytest.mark.parametrize("random_effects", ["all", "all-but-rho", "intercepts"])
+def test_random_effects_options(random_effects):
+    design, y, s = _selection_data(n=3000, rho=0.5, n_groups=5, seed=12)
+    m = TwoLevelHeckman(random_effects=random_effects)
+    m.fit(design, np.where(s, y, np.nan), np.random.default_rng(0))
+    r = m._layout.rho
+    assert 0.1 < m.rho_ < 0.85
+    common = np.ptp(m.theta_star_[:, r]) == 0
+    assert common == (random_effects != "all")
+    if random_effects != "all":
+        assert np.all(m.tau_[r] == 0) and np.all(m.tau_[:, r] == 0)
+        # the cluster estimates share their atanh rho
+        assert np.ptp(m.theta_hat_[:, r]) == 0
+    if random_effects == "intercepts":
+        varying = np.flatnonzero(np.diag(m.tau_) > 0)
+        assert set(varying) <= {0, m._layout.gamma.start, m._layout.sigma}
+    draws = m.sample(design.take(~s), np.random.default_rng(1))
+    assert abs(draws.mean() - y[~s].mean()) < 0.15
 
 
 def test_single_cluster_equals_single_level():
