@@ -296,7 +296,7 @@ def make_methods(X, cluster=None, include_complete: bool = False) -> dict:
     Without a cluster: ``"pmm"`` for numeric columns, ``"logreg"`` for binary
     (boolean or two-category) columns, ``"polyreg"`` for categorical columns
     with more than two categories (ordered ones too). With a cluster column,
-    the two-level counterparts (see ``doc/methods.rst``):
+    the two-level counterparts (see ``docs/guide/methods.rst``):
 
     - cluster-level columns (constant within every cluster where observed,
       see :func:`cluster_level_columns`), of any kind: ``"2lonly.pmm"``

@@ -16,7 +16,7 @@ category is updated by one Polya-Gamma Gibbs step of the binary method
 
 Ordered categorical targets are imputed by two-level predictive mean
 matching on their codes (``"2l.pmm"``, the default chosen by
-:func:`~skmice.make_methods`): see ``doc/methods.rst``.
+:func:`~skmice.make_methods`): see ``docs/guide/methods.rst``.
 """
 
 from __future__ import annotations
