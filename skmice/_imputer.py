@@ -507,6 +507,9 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
                               if len(draws) > 1 else np.nan))
             if self.verbose:
                 print(f"[skmice] iteration {it}/{self.max_iter} done", file=sys.stderr)
+            hook = getattr(self, "_iteration_hook", None)  # progress bars of callers
+            if hook is not None:
+                hook()
         # complete columns with a method: fit once, for transform of new data
         for j, c in enumerate(columns):
             if methods[c] is not None and n_missing[j] == 0:

@@ -23,7 +23,7 @@ import threading
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
@@ -127,20 +127,27 @@ def _one_blas_thread():
                 _BLAS_STATE["limiter"] = None
 
 
-def _fit_pair(imputer, estimator, X, y, seed, drop, fit_params):
+def _fit_pair(imputer, estimator, X, y, seed, drop, fit_params, hook=None):
     """Fit one imputation chain and its estimator; return the fitted pair.
 
     Runs on a joblib worker. The completed training data stays on the
-    worker: only the two fitted models travel back.
+    worker: only the two fitted models travel back. ``hook`` (sequential
+    runs only) is called after every iteration of the chain, for progress.
     """
     imp = clone(imputer)
     if "random_state" in imp.get_params(deep=False):
         own = seed if isinstance(imp, MultilevelIterativeImputer) else _estimator_seed(seed + 1)
         imp.set_params(random_state=own)
     est = _seed_unset_random_states(clone(estimator), _estimator_seed(seed))
-    with _one_blas_thread():
-        completed = imp.fit_transform(X)
-        est.fit(_drop_columns(completed, drop), y, **fit_params)
+    if hook is not None:
+        imp._iteration_hook = hook
+    try:
+        with _one_blas_thread():
+            completed = imp.fit_transform(X)
+            est.fit(_drop_columns(completed, drop), y, **fit_params)
+    finally:
+        if hook is not None:
+            del imp._iteration_hook
     return imp, est
 
 
@@ -249,10 +256,12 @@ class _Progress:
         else:
             self._bar = tqdm(total=total, desc=desc, file=sys.stderr, leave=True)
 
-    def update(self):
-        self.done += 1
+    def update(self, steps: int = 1):
+        if steps == 0:
+            return
+        self.done += steps
         if self._bar is not None:
-            self._bar.update(1)
+            self._bar.update(steps)
         else:
             print(f"[skmice] {self.desc}: {self.done}/{self.total}", file=sys.stderr)
 
@@ -261,8 +270,8 @@ class _Progress:
             self._bar.close()
 
 
-def _run_parallel(tasks: list, n_jobs, progress: _Progress | None):
-    """Run joblib tasks, updating ``progress`` as each result arrives (in order)."""
+def _run_parallel(tasks: list, n_jobs, progress: _Progress | None, steps: int = 1):
+    """Run joblib tasks, updating ``progress`` by ``steps`` as each result arrives."""
     if progress is None:
         return Parallel(n_jobs=n_jobs)(tasks)
     try:
@@ -270,14 +279,14 @@ def _run_parallel(tasks: list, n_jobs, progress: _Progress | None):
     except ValueError:  # a backend that cannot stream results (multiprocessing)
         out = Parallel(n_jobs=n_jobs)(tasks)
         for _ in out:
-            progress.update()
+            progress.update(steps)
         progress.close()
         return out
     out = []
     try:
         for result in parallel(tasks):
             out.append(result)
-            progress.update()
+            progress.update(steps)
     finally:
         progress.close()
     return out
@@ -622,12 +631,25 @@ class MultipleImputationPipeline(MetaEstimatorMixin, BaseEstimator):
             imputer = _imputer_with_target(imputer, X_aug, target)
         self._drop = self._columns_to_drop(X_aug)
         seeds = spawn_seeds(self.random_state, self.n_imputations)
+        progress, hook, steps = None, None, 1
+        if self.verbose:
+            # imputations x iterations; iterations are seen as they happen when the
+            # chains run in this process, else counted as each chain completes
+            iters = getattr(imputer, "max_iter", 1)
+            iters = iters if isinstance(iters, int) and iters > 0 else 1
+            progress = _Progress(len(seeds) * iters, "imputations x iterations")
+            if effective_n_jobs(self.n_jobs) == 1 and isinstance(
+                imputer, MultilevelIterativeImputer
+            ):
+                hook, steps = progress.update, 0
+            else:
+                steps = iters
         tasks = [
-            delayed(_fit_pair)(imputer, self.estimator, X_aug, y, s, self._drop, fit_params)
+            delayed(_fit_pair)(imputer, self.estimator, X_aug, y, s, self._drop, fit_params,
+                               hook)
             for s in seeds
         ]
-        progress = _Progress(len(tasks), "imputations") if self.verbose else None
-        pairs = _run_parallel(tasks, self.n_jobs, progress)
+        pairs = _run_parallel(tasks, self.n_jobs, progress, steps)
         self.imputers_ = [p[0] for p in pairs]
         self.estimators_ = [p[1] for p in pairs]
         self._set_pooled_coefficients()

@@ -496,20 +496,31 @@ def test_silent_by_default(clustered, capsys):
     assert captured.out == "" and captured.err == ""
 
 
-def test_verbose_progress_bar(clustered, capsys):
+def test_verbose_progress_bar_counts_imputations_times_iterations(clustered, capsys):
     pytest.importorskip("tqdm")
     X, y = clustered
-    classifier_pipe(n_imputations=2, verbose=1).fit(X, y)
+    pipe = classifier_pipe(n_imputations=2, verbose=1)
+    iters = pipe.imputer.max_iter
+    pipe.fit(X, y)
     err = capsys.readouterr().err
-    assert "imputations" in err and "2/2" in err
+    assert "imputations x iterations" in err and f"{2 * iters}/{2 * iters}" in err
+    assert not hasattr(pipe.imputers_[0], "_iteration_hook")  # nothing left on the chain
 
 
 def test_verbose_plain_counter_without_tqdm(clustered, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # import fails
     X, y = clustered
-    classifier_pipe(n_imputations=2, verbose=1).fit(X, y)
+    pipe = classifier_pipe(n_imputations=2, verbose=1)
+    iters = pipe.imputer.max_iter
+    pipe.fit(X, y)
     err = capsys.readouterr().err
-    assert "[skmice] imputations: 1/2" in err and "[skmice] imputations: 2/2" in err
+    # sequential: one line per iteration of every chain
+    assert "[skmice] imputations x iterations: 1/" in err
+    assert f"[skmice] imputations x iterations: {2 * iters}/{2 * iters}" in err
+    # in parallel, the count advances by a chain's iterations as each chain completes
+    classifier_pipe(n_imputations=2, verbose=1, n_jobs=2).fit(X, y)
+    err = capsys.readouterr().err
+    assert f"[skmice] imputations x iterations: {iters}/{2 * iters}" in err
 
 
 # ---------------------------------------------------------------------------
