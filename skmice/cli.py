@@ -132,7 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     demo = sub.add_parser("demo", help="run the popularity case study on simulated data")
     demo.add_argument("--quick", action="store_true", help="small m and few iterations")
-    demo.add_argument("--out-dir", default=None, help="also write the figures there")
+    demo.add_argument("--out-dir", default="skmice_demo_output",
+                      help="where to write the table and figures (default: skmice_demo_output)")
     demo.add_argument("--seed", type=int, default=2024)
     demo.set_defaults(func=_demo)
     imp = sub.add_parser("impute", help="multiply impute a CSV or Parquet file")

@@ -96,7 +96,9 @@ def run_demo(quick: bool = False, out_dir=None, random_state=2024, verbose: bool
     quick : bool, default=False
         m = 2 and 3 iterations (a smoke test) instead of m = 10 and 10.
     out_dir : str or Path, optional
-        Where to write the table as CSV.
+        Where to write the table (CSV) and the figures (PNG: missing-data
+        pattern, predictor matrix, traces, observed versus imputed values;
+        needs matplotlib).
     random_state : int, default=2024
     verbose : bool, default=True
         Print the table.
@@ -129,6 +131,7 @@ def run_demo(quick: bool = False, out_dir=None, random_state=2024, verbose: bool
         ("2l.pan", {"popular": "2l.pan"}, pms["two_level"]),
         ("2l.norm", {"popular": "2l.norm"}, pms["two_level"]),
     ]
+    kept = {}
     for label, methods, pm in configs:
         imputer = MultilevelIterativeImputer(
             methods=methods, predictor_matrix=pm, cluster="school", max_iter=max_iter
@@ -136,6 +139,7 @@ def run_demo(quick: bool = False, out_dir=None, random_state=2024, verbose: bool
         t0 = time.perf_counter()
         mi = multiple_impute(data, imputer, n_imputations=m, random_state=random_state)
         timings[label] = time.perf_counter() - t0
+        kept[label] = mi
         fits = [_summarise(fit_popularity_model(d)) for d in mi]
         columns[label] = pd.DataFrame(fits).mean().to_dict()
     table = pd.DataFrame(columns)
@@ -158,4 +162,39 @@ def run_demo(quick: bool = False, out_dir=None, random_state=2024, verbose: bool
         path = Path(out_dir)
         path.mkdir(parents=True, exist_ok=True)
         table.to_csv(path / "popularity_pooled.csv")
+        written = [path / "popularity_pooled.csv"] + _write_figures(data, kept, pms, path)
+        if verbose:
+            print("\nWrote " + ", ".join(str(p) for p in written))
     return table
+
+
+def _write_figures(data, kept, pms, path) -> list:
+    """Missing-data pattern, predictor matrix, traces and imputed values (2l.pan)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("(figures skipped: pip install 'skmice[plot]' for matplotlib)")
+        return []
+    from . import plotting
+
+    mi = kept["2l.pan"]
+    figures = {
+        "pattern.png": plotting.plot_pattern(data),
+        "predictor_matrix.png": plotting.plot_pred(pms["two_level"]),
+        "trace_2l.pan.png": plotting.plot_trace(mi),
+        "imputed_2l.pan.png": plotting.plot_imputed(mi, "popular", kind="density"),
+        "imputed_pmm_single_level.png": plotting.plot_imputed(
+            kept["pmm (cluster ignored)"], "popular", kind="density", clusters=4),
+        "imputed_2l.pan_by_school.png": plotting.plot_imputed(
+            mi, "popular", kind="density", clusters=4),
+    }
+    written = []
+    for name, obj in figures.items():
+        fig = obj if hasattr(obj, "savefig") else obj.figure
+        fig.savefig(path / name, dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        written.append(path / name)
+    return written
