@@ -276,7 +276,25 @@ def _report(rows, args, argv):
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "a") as fh:
         fh.write(text)
-    _plot(rows, out.parent / "time_vs_rows.png")
+    _plot(rows_from_results(out), out.parent / "time_vs_rows.png")
+
+
+def rows_from_results(path) -> list:
+    """Rows of every table in a results file (the latest per tool, method, n_jobs, size)."""
+    latest = {}
+    for line in Path(path).read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 5 or not cells[0].replace(",", "").isdigit():
+            continue
+        try:
+            seconds = float(cells[4])
+        except ValueError:
+            continue
+        n = int(cells[0].replace(",", ""))
+        latest[(cells[1], cells[2], cells[3], n)] = {
+            "n": n, "tool": cells[1], "method": cells[2], "n_jobs": int(cells[3]),
+            "seconds": seconds}
+    return list(latest.values())
 
 
 def _plot(rows, path):
