@@ -305,24 +305,25 @@ def _plot(rows, path):
         import matplotlib.pyplot as plt
     except ImportError:
         return
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(9.5, 4.8))
     series = {}
     for r in rows:
         if np.isfinite(r.get("seconds", np.nan)):
             label = f"{r['tool']} {r['method']}" + (
                 f" (n_jobs={r['n_jobs']})" if r["tool"] == "skmice" else "")
             series.setdefault(label, []).append((r["n"], r["seconds"]))
-    for label, pts in sorted(series.items()):
+    colours = plt.get_cmap("tab20").colors
+    for k, (label, pts) in enumerate(sorted(series.items())):
         pts.sort()
         style = "-o" if label.startswith("skmice") else "--s"
-        ax.plot(*zip(*pts), style, label=label, markersize=4)
+        ax.plot(*zip(*pts), style, label=label, markersize=4, color=colours[k % 20])
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("rows")
     ax.set_ylabel("seconds (m = 5, max_iter = 5)")
     ax.set_title("Imputation time versus rows")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
