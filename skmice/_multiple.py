@@ -10,10 +10,11 @@ import numbers
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import clone
 
 from ._imputer import MultilevelIterativeImputer
+from ._progress import Progress
 from ._random import spawn_seeds
 
 __all__ = ["MultiplyImputedData", "multiple_impute"]
@@ -26,9 +27,15 @@ def _check_n(value, name):
         raise ValueError(f"{name} must be >= 1, got {value}.")
 
 
-def _run_chain(imputer, X, seed):
+def _run_chain(imputer, X, seed, hook=None):
     imp = clone(imputer).set_params(random_state=seed)
-    completed = imp.fit_transform(X)
+    if hook is not None:  # progress per iteration (chains run in this process)
+        imp._iteration_hook = hook
+    try:
+        completed = imp.fit_transform(X)
+    finally:
+        if hook is not None:
+            del imp._iteration_hook
     return imp, completed
 
 
@@ -38,6 +45,7 @@ def multiple_impute(
     n_imputations: int = 5,
     n_jobs: int | None = None,
     random_state=None,
+    verbose: int = 0,
 ) -> "MultiplyImputedData":
     """Impute X ``n_imputations`` times with independent chains.
 
@@ -59,6 +67,11 @@ def multiple_impute(
         ``joblib.parallel_backend`` context; -1 = all cores).
     random_state : None, int, SeedSequence or Generator
         Seed of the whole set of chains.
+    verbose : int, default=0
+        1 shows a progress bar over imputations x iterations (tqdm when
+        installed, else a counter on stderr); iterations are counted as they
+        happen when the chains run in this process, and chain by chain
+        otherwise.
 
     Returns
     -------
@@ -84,7 +97,21 @@ def multiple_impute(
             f"imputer must be a MultilevelIterativeImputer, got {type(imputer).__name__}."
         )
     seeds = spawn_seeds(random_state, n_imputations)
-    results = Parallel(n_jobs=n_jobs)(delayed(_run_chain)(imputer, X, s) for s in seeds)
+    if not verbose:
+        results = Parallel(n_jobs=n_jobs)(delayed(_run_chain)(imputer, X, s) for s in seeds)
+    else:
+        progress = Progress(n_imputations * imputer.max_iter, "imputations x iterations")
+        sequential = effective_n_jobs(n_jobs) == 1
+        hook = progress.update if sequential else None
+        results = []
+        try:
+            for r in Parallel(n_jobs=n_jobs, return_as="generator")(
+                delayed(_run_chain)(imputer, X, s, hook) for s in seeds
+            ):
+                results.append(r)
+                progress.update(0 if sequential else imputer.max_iter)
+        finally:
+            progress.close()
     imputers = [r[0] for r in results]
     completed = [r[1] for r in results]
     return MultiplyImputedData(X, completed, imputers)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import numbers
-import sys
 import threading
 
 import numpy as np
@@ -42,6 +41,7 @@ from threadpoolctl import ThreadpoolController
 
 from ._design import make_methods
 from ._imputer import MultilevelIterativeImputer
+from ._progress import Progress as _Progress
 from ._random import spawn_seeds
 
 __all__ = ["MultipleImputationPipeline", "StatsmodelsClassifier", "StatsmodelsRegressor"]
@@ -242,32 +242,6 @@ def _imputer_with_target(imputer, X_aug, target):
 # ---------------------------------------------------------------------------
 # progress
 # ---------------------------------------------------------------------------
-
-
-class _Progress:
-    """A tqdm bar when tqdm is installed, else one line per step on stderr."""
-
-    def __init__(self, total: int, desc: str):
-        self.total, self.desc, self.done = total, desc, 0
-        try:
-            from tqdm.auto import tqdm
-        except ImportError:  # pragma: no cover - depends on the environment
-            self._bar = None
-        else:
-            self._bar = tqdm(total=total, desc=desc, file=sys.stderr, leave=True)
-
-    def update(self, steps: int = 1):
-        if steps == 0:
-            return
-        self.done += steps
-        if self._bar is not None:
-            self._bar.update(steps)
-        else:
-            print(f"[skmice] {self.desc}: {self.done}/{self.total}", file=sys.stderr)
-
-    def close(self):
-        if self._bar is not None:
-            self._bar.close()
 
 
 def _run_parallel(tasks: list, n_jobs, progress: _Progress | None, steps: int = 1):

@@ -100,7 +100,7 @@ def _impute(args) -> int:
         imputer.set_params(methods=defaults)
     t0 = time.perf_counter()
     mi = multiple_impute(data, imputer, n_imputations=args.m, n_jobs=args.n_jobs,
-                         random_state=args.seed)
+                         random_state=args.seed, verbose=int(not args.quiet))
     seconds = time.perf_counter() - t0
     out = mi.long()
     _write_table(out, Path(args.out))
@@ -148,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--na-values", nargs="*", default=[""],
                      help="strings meaning 'missing' in CSV (default: empty field only)")
     imp.add_argument("--out", required=True, help="output file, long format (.csv/.parquet)")
+    imp.add_argument("--quiet", action="store_true", help="no progress bar")
     imp.set_defaults(func=_impute)
     return parser
 

@@ -56,3 +56,19 @@ def test_numpy_input(data):
     mi = multiple_impute(arr, MultilevelIterativeImputer(max_iter=2), n_imputations=2,
                          random_state=0)
     assert isinstance(mi.complete(1), np.ndarray) and not np.isnan(mi.complete(1)).any()
+
+
+def test_progress_counts_imputations_times_iterations(data, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # the plain counter
+    imp = MultilevelIterativeImputer(max_iter=2)
+    quiet = multiple_impute(data, imp, n_imputations=2, random_state=0)
+    assert capsys.readouterr().err == ""
+    loud = multiple_impute(data, imp, n_imputations=2, random_state=0, verbose=1)
+    err = capsys.readouterr().err
+    assert "imputations x iterations: 1/4" in err and "imputations x iterations: 4/4" in err
+    pd.testing.assert_frame_equal(quiet.complete(1), loud.complete(1))
+    assert not hasattr(loud.imputers[0], "_iteration_hook")
+    multiple_impute(data, imp, n_imputations=2, n_jobs=2, random_state=0, verbose=1)
+    assert "imputations x iterations: 2/4" in capsys.readouterr().err
