@@ -94,7 +94,8 @@ def _texpon_mass(z):
     x0 = np.log(fz) + fz * t
     xb = x0 - z + log_ndtr(b)
     xa = x0 + z + log_ndtr(a)
-    return 1.0 / (1.0 + 4 / np.pi * (np.exp(xb) + np.exp(xa)))
+    with np.errstate(over="ignore"):  # exp overflows to inf for large z: the mass is then 0
+        return 1.0 / (1.0 + 4 / np.pi * (np.exp(xb) + np.exp(xa)))
 
 
 def _truncated_inverse_gaussian(z, rng):
