@@ -590,6 +590,14 @@ class _TwoLevelBase(ConditionalMethod):
         counts = np.bincount(pos, minlength=K).astype(float)
         return ZtZ, Ztr, rtr, counts
 
+    def _draw_normal(self, design, random_state, observed):
+        """``x'beta + z'b_j + e`` with ``e`` normal with the rows' residual variances."""
+        rng = _rng(random_state)
+        eta, var = self._predict_mean(design, rng, observed)
+        out = eta + np.sqrt(var) * rng.standard_normal(eta.shape[0])
+        _check_finite(self._name, out)
+        return out
+
     def _b_to_original(self, b_c):
         sc = self._scaling_
         return sc["y_scale"] * (b_c @ sc["Tz"].T)
@@ -797,11 +805,7 @@ class TwoLevelNormal(_TwoLevelBase):
         -------
         values : ndarray of shape (n_rows,)
         """
-        rng = _rng(random_state)
-        eta, var = self._predict_mean(design, rng, observed)
-        out = eta + np.sqrt(var) * rng.standard_normal(eta.shape[0])
-        _check_finite(self._name, out)
-        return out
+        return self._draw_normal(design, random_state, observed)
 
 
 register_method("2l.pan", TwoLevelNormal)
@@ -1038,11 +1042,7 @@ class TwoLevelHeteroscedastic(_TwoLevelBase):
         -------
         values : ndarray of shape (n_rows,)
         """
-        rng = _rng(random_state)
-        eta, var = self._predict_mean(design, rng, observed)
-        out = eta + np.sqrt(var) * rng.standard_normal(eta.shape[0])
-        _check_finite(self._name, out)
-        return out
+        return self._draw_normal(design, random_state, observed)
 
 
 # --------------------------------------------------------------------- 2l.pmm
