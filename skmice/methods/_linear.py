@@ -29,6 +29,28 @@ from ._draws import (
 __all__ = ["BayesianNormal", "PredictiveMeanMatching"]
 
 
+def _draw_linear_parameters(method, design, y, random_state):
+    """Draw ``beta*`` and ``sigma*`` of a normal linear model (R's ``.norm.draw``).
+
+    Shared by ``norm`` and ``pmm``: validates the input, fits least squares
+    on the observed rows, draws the parameters and stores ``beta_hat_``,
+    ``beta_star_``, ``sigma_star_``, ``ridge_applied_``, ``aliased_`` and
+    ``n_features_in_`` on ``method``. Returns ``(X, y, least_squares, rng)``.
+    """
+    ridge = _check_ridge(method.ridge, method._name)
+    X, y = _check_fit_input(design, y, method._name)
+    rng = _as_generator(random_state)
+    ls = _least_squares(X, y, ridge, method._name)
+    beta_star, sigma_star = _normal_draw(ls, rng, method._name)
+    method.beta_hat_ = ls.coef
+    method.beta_star_ = beta_star
+    method.sigma_star_ = sigma_star
+    method.ridge_applied_ = ls.ridged
+    method.aliased_ = ~ls.active
+    method.n_features_in_ = X.shape[1]
+    return X, y, ls, rng
+
+
 @register_method("norm")
 class BayesianNormal(ConditionalMethod):
     """Bayesian linear regression imputation (mice's ``norm``).
@@ -134,19 +156,9 @@ class BayesianNormal(ConditionalMethod):
         -------
         self : BayesianNormal
         """
-        ridge = _check_ridge(self.ridge, self._name)
-        X, y = _check_fit_input(design, y, self._name)
-        rng = _as_generator(random_state)
-        ls = _least_squares(X, y, ridge, self._name)
-        beta_star, sigma_star = _normal_draw(ls, rng, self._name)
-        self.beta_hat_ = ls.coef
-        self.beta_star_ = beta_star
+        _, _, ls, _ = _draw_linear_parameters(self, design, y, random_state)
         self.sigma_hat_ = float(np.sqrt(ls.residuals @ ls.residuals / ls.df))
-        self.sigma_star_ = sigma_star
         self.df_ = ls.df
-        self.ridge_applied_ = ls.ridged
-        self.aliased_ = ~ls.active
-        self.n_features_in_ = X.shape[1]
         return self
 
     def sample(self, design: Design, random_state: np.random.Generator, observed=None):
@@ -290,19 +302,9 @@ class PredictiveMeanMatching(ConditionalMethod):
             raise ValueError(f"{self._name}: donors must be a positive integer, got {donors!r}.")
         if self.matchtype not in (0, 1, 2) or isinstance(self.matchtype, bool):
             raise ValueError(f"{self._name}: matchtype must be 0, 1 or 2, got {self.matchtype!r}.")
-        ridge = _check_ridge(self.ridge, self._name)
-        X, y = _check_fit_input(design, y, self._name)
-        rng = _as_generator(random_state)
-        ls = _least_squares(X, y, ridge, self._name)
-        beta_star, sigma_star = _normal_draw(ls, rng, self._name)
-        self.beta_hat_ = ls.coef
-        self.beta_star_ = beta_star
-        self.sigma_star_ = sigma_star
-        self.ridge_applied_ = ls.ridged
-        self.aliased_ = ~ls.active
-        self.n_features_in_ = X.shape[1]
+        X, y, ls, rng = _draw_linear_parameters(self, design, y, random_state)
         self.donors_ = int(min(donors, y.shape[0]))
-        beta_obs = beta_star if self.matchtype == 2 else ls.coef
+        beta_obs = self.beta_star_ if self.matchtype == 2 else ls.coef
         self.donor_yhat_, self.donor_values_ = _sort_donors(X @ beta_obs, y, rng)
         return self
 
