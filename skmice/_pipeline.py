@@ -943,6 +943,14 @@ class MultipleImputationPipeline(MetaEstimatorMixin, BaseEstimator):
 # ---------------------------------------------------------------------------
 
 
+def _split_params(estimator):
+    """(intercept, coefficients) of a fitted statsmodels wrapper's ``results_``."""
+    params = np.asarray(estimator.results_.params, dtype=float)
+    if estimator.fit_intercept:
+        return float(params[0]), params[1:]
+    return 0.0, params
+
+
 def _exog(estimator, X):
     """The design matrix as a DataFrame named like skmice.analysis does."""
     names = getattr(estimator, "feature_names_in_", None)
@@ -1011,9 +1019,8 @@ class StatsmodelsRegressor(RegressorMixin, BaseEstimator):
         else:
             model = sm.WLS(pd.Series(y, name="y"), exog, weights=np.asarray(sample_weight))
         self.results_ = model.fit()
-        params = np.asarray(self.results_.params, dtype=float)
-        self.intercept_ = float(params[0]) if self.fit_intercept else 0.0
-        self.coef_ = params[1:] if self.fit_intercept else params
+        intercept, coef = _split_params(self)
+        self.intercept_, self.coef_ = intercept, coef
         return self
 
     def predict(self, X):
@@ -1094,9 +1101,8 @@ class StatsmodelsClassifier(ClassifierMixin, BaseEstimator):
         event = (y == self.classes_[1]).astype(np.float64)
         model = sm.Logit(pd.Series(event, name="y"), _exog(self, X))
         self.results_ = model.fit(disp=0)
-        params = np.asarray(self.results_.params, dtype=float)
-        self.intercept_ = np.array([params[0] if self.fit_intercept else 0.0])
-        self.coef_ = (params[1:] if self.fit_intercept else params)[None, :]
+        intercept, coef = _split_params(self)
+        self.intercept_, self.coef_ = np.array([intercept]), coef[None, :]
         return self
 
     def decision_function(self, X):
