@@ -222,6 +222,11 @@ def encode(X, infos: list | None = None) -> EncodedData:
     frame = X
     if frame.ndim != 2:
         raise ValueError("X must be 2-dimensional.")
+    if isinstance(frame.columns, pd.MultiIndex):
+        raise TypeError(
+            "X has MultiIndex columns; skmice needs one label per column: flatten them first, "
+            "e.g. X.columns = ['_'.join(map(str, c)) for c in X.columns]."
+        )
     columns = list(frame.columns)
     if len(set(columns)) != len(columns):
         dup = sorted({str(c) for c in columns if columns.count(c) > 1})

@@ -403,7 +403,7 @@ def validate_predictor_matrix(predictor_matrix, columns, cluster=None) -> pd.Dat
         if bad_rows or bad_cols:
             raise ValueError(
                 "predictor_matrix names that are not columns of X: "
-                f"rows {bad_rows}, columns {bad_cols}."
+                f"rows {bad_rows}, columns {bad_cols} (X's columns: {cols})."
             )
         if pm.index.has_duplicates or pm.columns.has_duplicates:
             raise ValueError("predictor_matrix has duplicate row or column names.")
@@ -607,7 +607,7 @@ class DesignBuilder:
             Selection model: ``X`` (outcome equation) takes codes 1-4 and -4,
             and ``W`` (selection equation: intercept, codes 1-4 and -3, cluster
             means for 3 and 4) is built too. Otherwise codes -3 and -4 are
-            ignored.
+            fixed-effect predictors, like every nonzero code in mice.
         """
         n = values.shape[0]
         row = self.pm[target]
@@ -619,7 +619,7 @@ class DesignBuilder:
         p = 1
         if groups is not None:
             counts = np.bincount(groups, minlength=n_groups).astype(np.float64)
-        for j in np.flatnonzero((row > 0) | (selection & (row == -4))):
+        for j in np.flatnonzero((row > 0) | (row == -4) | ((not selection) & (row == -3))):
             code = row[j]
             block, names = self._expand(values, j)
             if block.shape[1] == 0:

@@ -255,8 +255,16 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
             and 0 <= self.cluster < len(columns)
         ):
             return int(self.cluster)
+        if not is_frame and isinstance(self.cluster, numbers.Integral):
+            raise ValueError(
+                f"cluster={self.cluster!r} is not a column position of X ({len(columns)} "
+                "columns)."
+            )
+        hint = "" if is_frame else (
+            " X has no column names (an array): give the cluster column's position, or pass "
+            "a DataFrame.")
         raise ValueError(
-            f"cluster={self.cluster!r} is not a column of X (columns: {list(columns)})."
+            f"cluster={self.cluster!r} is not a column of X (columns: {list(columns)}).{hint}"
         )
 
     def _cluster_codes(self, values_raw: pd.Series | np.ndarray, fit: bool):
@@ -318,7 +326,10 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         elif isinstance(spec, dict):
             unknown = [k for k in spec if k not in columns]
             if unknown:
-                raise ValueError(f"methods names columns that are not in X: {unknown}.")
+                hint = "" if enc.is_frame else (
+                    " X has no column names (an array): key methods by column position, or "
+                    "pass a DataFrame.")
+                raise ValueError(f"methods names columns that are not in X: {unknown}.{hint}")
             needed = [c for j, c in enumerate(columns) if missing_any[j] and c not in spec]
             default = defaults() if needed else {}
             chosen = {c: spec.get(c, default.get(c, "")) for c in columns}
@@ -655,8 +666,7 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
             raise type(exc)(f"Imputing column {name!r} failed: {exc}") from exc
 
-    @staticmethod
-    def _sample_method(method, design, rng, name, coding, observed=None):
+    def _sample_method(self, method, design, rng, name, coding, observed=None):
         try:
             draws = method.sample(design, rng, observed=observed)
         except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
@@ -667,10 +677,17 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
                 f"Method {type(method).__name__} returned {draws.shape[0]} values for column "
                 f"{name!r}, expected {design.n_rows}."
             )
-        if not np.all(np.isfinite(draws)):
+        bad = ~np.isfinite(draws)
+        if bad.any():
+            where = ""
+            if design.groups is not None and self._cluster_index is not None:
+                codes = np.unique(np.asarray(design.groups)[bad])
+                where = f" in clusters {self._cluster_label(codes[:10])}" + (
+                    " (and more)" if len(codes) > 10 else "")
             raise FloatingPointError(
-                f"Method {type(method).__name__} produced non-finite imputations for column "
-                f"{name!r}."
+                f"Method {type(method).__name__} produced {int(bad.sum())} non-finite "
+                f"imputations for column {name!r}{where}. Check the column's scale and its "
+                "predictors there (constant, collinear or extreme values)."
             )
         if coding.kind != "continuous":
             k = coding.n_categories
@@ -740,6 +757,15 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
                 f"X has {n_cols} features, but MultilevelIterativeImputer is expecting "
                 f"{self.n_features_in_} features as input."
             )
+        positional = not is_frame and hasattr(self, "feature_names_in_")
+        if positional:  # fitted on named columns: read the array's columns by position
+            X = pd.DataFrame(X, columns=self.feature_names_in_)
+            if X.shape[1] != self.n_features_in_:
+                raise ValueError(
+                    f"X has {X.shape[1]} features, but MultilevelIterativeImputer is expecting "
+                    f"{self.n_features_in_} features as input."
+                )
+            is_frame = True
         enc = encode(_known_cluster_labels(X, self._cluster_index, self._infos)
                      if is_frame else X, infos=self._infos)
         values = enc.values
@@ -749,7 +775,7 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
             groups, n_groups = self._cluster_codes(raw, fit=False)
         mask = np.isnan(values)
         if not mask.any():
-            return decode(values, enc, X if is_frame else None)
+            return _as_input(decode(values, enc, X if is_frame else None), positional)
         columns = enc.columns
         todo = [j for j in range(len(columns)) if mask[:, j].any()]
         lacking = [columns[j] for j in todo if self.methods_.get(columns[j]) is None
@@ -771,7 +797,7 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         for _ in range(self.max_iter):
             for j in order:
                 self._transform_visit(values, rows, j, groups, n_groups, rng)
-        return decode(values, enc, X if is_frame else None)
+        return _as_input(decode(values, enc, X if is_frame else None), positional)
 
     def _transform_visit(self, values, rows, j, groups, n_groups, rng):
         name = self._infos[j].name
@@ -810,6 +836,11 @@ def _known_cluster_labels(X: pd.DataFrame, index, infos) -> pd.DataFrame:
     X = X.copy(deep=False)
     X.isetitem(index, pd.Series(filler, index=X.index))
     return X
+
+
+def _as_input(completed, positional: bool):
+    """The completed frame as an array when the input was an array read by position."""
+    return completed.to_numpy() if positional else completed
 
 
 def _plain(value):

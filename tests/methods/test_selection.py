@@ -309,9 +309,10 @@ def test_design_builder_selection_codes():
     np.testing.assert_array_equal(sel.W[:, 1:], values[:, [2, 3, 4]])
     assert np.all(sel.X[:, 0] == 1) and np.all(sel.W[:, 0] == 1)
     assert sel.take([0, 2]).W.shape == (2, 4)
-    # other methods ignore -3 and -4
+    # other methods use -3 and -4 as fixed effects, as mice uses every nonzero code
     plain = builder.build(values, 1, groups, 2, two_level=True).design
-    np.testing.assert_array_equal(plain.X[:, 1:], values[:, [2, 3]])
+    np.testing.assert_array_equal(plain.X[:, 1:], values[:, [2, 3, 4, 5]])
+    np.testing.assert_array_equal(plain.Z[:, 1:], values[:, [3]])
     assert plain.W is None
 
 
@@ -373,7 +374,7 @@ def test_imputer_without_exclusion_restriction_fails_clearly():
         imp.fit(b.data)
 
 
-def test_selection_codes_ignored_by_other_methods():
+def test_selection_codes_are_fixed_effects_for_other_methods():
     b = make_hiv(region_sizes=[150] * 3, random_state=4)
     imp = MultilevelIterativeImputer(
         methods={"hiv": "2l.pmm"},
