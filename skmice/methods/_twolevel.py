@@ -64,7 +64,7 @@ PSI_PRIOR_SCALE = 0.1  # D = PSI_PRIOR_SCALE * I_q, with df c = q
 # Weak inverse-gamma prior IG(shape, scale) on the dispersion theta of the
 # residual variances of 2l.norm (R uses none and needs N > 2 clusters).
 THETA_PRIOR = (1.0, 0.05)
-THETA_BOUNDS = (1e-8, 5.0)
+THETA_BOUNDS = (1e-8, 0.5)
 PRECISION_BOUNDS = (1e-10, 1e10)  # of 1 / sigma_j^2, standardised units
 # Gibbs sweeps over (b_j, sigma_j^2) for clusters new to a heteroscedastic model.
 NEW_CLUSTER_SWEEPS = 5
@@ -394,13 +394,18 @@ def _hetero_step(pb: _Problem, state: dict, rng) -> dict:
     lo, hi = PRECISION_BOUNDS
     tau = rng.gamma(pb.counts / 2 + 1 / (2 * theta), 2 * theta / (theta * ss + s0))
     tau = np.clip(tau, lo, hi)
-    H = 1.0 / tau.mean()
-    s0 = float(rng.gamma(N / (2 * theta) + 1, 2 * theta * H / N))
+    # (sigma_0^2, theta) given the precisions of the clusters with data: those of
+    # clusters without any are prior draws, integrated out (collapsed Gibbs), so
+    # they cannot feed back into the dispersion they were drawn from
+    tau_d = tau[pb.counts > 0]
+    N_d = tau_d.size
+    H = 1.0 / tau_d.mean()
+    s0 = float(rng.gamma(N_d / (2 * theta) + 1, 2 * theta * H / N_d))
     s0 = float(np.clip(s0, 1 / hi, 1 / lo))
-    log_g = -np.mean(np.log(tau))
+    log_g = -np.mean(np.log(tau_d))
     D = max(s0 / H - np.log(s0) + log_g - 1, 0.0)
     a0, b0 = THETA_PRIOR
-    theta = 1.0 / rng.gamma(N / 2 - 1 + a0, 1.0 / (N * D / 2 + b0))
+    theta = 1.0 / rng.gamma(N_d / 2 - 1 + a0, 1.0 / (N_d * D / 2 + b0))
     theta = float(np.clip(theta, *THETA_BOUNDS))
     psi = _draw_psi(b, rng)
     return {"beta": beta, "b": b, "psi": psi, "tau": tau, "sigma2_0": s0, "theta": theta}
@@ -882,7 +887,11 @@ class TwoLevelHeteroscedastic(_TwoLevelBase):
     ``H`` the harmonic mean of the ``sigma_j^2``; (4) ``theta`` from R's
     (approximate) inverse-gamma conditional with shape ``N/2 - 1`` times a
     weak ``IG(1, 0.05)`` prior, so that it exists for ``N <= 2`` clusters;
-    (5) ``Psi ~ IW(N + q, sum_j b_j b_j' + 0.1 I_q)``.
+    (5) ``Psi ~ IW(N + q, sum_j b_j b_j' + 0.1 I_q)``. Steps (3) and (4) use
+    the ``N`` clusters with observed rows: the precisions of the others are
+    draws from their prior, integrated out of these steps (a collapsed Gibbs
+    step with the same posterior), so they cannot feed back into the
+    dispersion they are drawn from.
 
     Mixing: ``beta`` is drawn jointly with the random effects as in
     :class:`TwoLevelNormal`; ``sigma_0^2`` and ``theta`` are the slowest
@@ -895,7 +904,11 @@ class TwoLevelHeteroscedastic(_TwoLevelBase):
     Wishart(N - q - 1, S^-1)`` (an improper prior, failing for ``N <= q + 1``
     and breaking Cholesky factorisations) is replaced by the proper prior of
     :class:`TwoLevelNormal`; ``theta`` gets the prior above and is kept in
-    ``[1e-8, 5]``, the precisions in ``[1e-10, 1e10]`` (standardised units);
+    ``[1e-8, 0.5]`` (the coefficient of variation of the precisions,
+    ``sqrt(2 theta)``, at most 1: with ``theta`` up to 5, clusters without
+    observed rows drew residual variances up to 1e10 times the others' when
+    only a handful of rows were observed), the precisions in ``[1e-10,
+    1e10]`` (standardised units);
     all clusters count, also the last one when it has no observed rows (R
     mis-sizes its arrays then). Clusters of size 1, without observed rows,
     with a constant target, and ``N <= 2q`` all work. New clusters in
