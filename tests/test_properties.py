@@ -16,7 +16,12 @@ logreg / polyreg), and the README's guarantees are checked:
 - categorical and string imputations are observed categories, numeric ones
   observed values (the defaults are the pmm family); booleans True/False;
 - cluster-level variables stay constant within clusters;
-- the input is not modified.
+- the input is not modified;
+- a column missing entirely is a ValueError that names it.
+
+Each frame is also imputed with a method drawn per column from every method
+that applies to it (``APPLICABLE``): there, numeric draws are finite and on
+the scale of the data.
 
 The examples are derandomized so CI is deterministic; ``test_imputer_properties_long``
 is the same property with 10,000 examples (``pytest -m slow``).
@@ -191,6 +196,12 @@ def _run(frame: pd.DataFrame, seed: int, methods: dict | None = None):
     out1 = imp1.fit_transform(flat)
     pd.testing.assert_frame_equal(flat, before)
     _check_imputation(flat, out1)
+
+    # a whole column missing: a clear error that names it, whatever else the frame holds
+    col = ["x", "xi", "b", "c", "s", "w"][seed % 6]
+    gone = frame.assign(**{col: frame[col].where(np.zeros(len(frame), dtype=bool))})
+    with pytest.raises(ValueError, match=rf"^Columns \['{col}'\] are entirely missing"):
+        MultilevelIterativeImputer(cluster="g", max_iter=1, random_state=seed).fit(gone)
 
     if methods is not None:
         # two-level, every column with a method drawn from those that apply
