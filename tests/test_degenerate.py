@@ -3,9 +3,10 @@
 Each shape is one that real clustered data takes: a single cluster, clusters of
 one row, more random effects than rows, random slopes constant within
 clusters, collinear predictors, separation in a binary target, extreme
-scales, many clusters, cluster ids of every type, and the two shapes on which
-R mice stops (a cluster with one observed value for 2l.lmer, near-singular
-clusters for 2l.norm). For every method that applies, each must complete the
+scales, many clusters, cluster ids of every type, and the shapes on which
+R mice stops (a cluster with one observed value for 2l.lmer with a random
+slope; few clusters for 2l.norm, whose improper prior then gives a singular
+random-effect covariance; near-singular cluster designs). For every method that applies, each must complete the
 data, keep the observed values bit for bit, leave the input alone, stay
 quiet (no warnings), and give imputations on the scale of the data.
 
@@ -187,14 +188,30 @@ def test_cluster_ids_of_every_type_give_the_same_imputations(kind):
 # the two shapes on which R mice stops
 # --------------------------------------------------------------------------- #
 def test_cluster_with_exactly_one_observed_value_for_2l_lmer():
-    # R: "Error in psi.star %*% t(Zi): non-conformable arguments"
+    # R (random slope): "Error in psi.star %*% t(Zi): non-conformable arguments";
+    # benchmarks/compare_r_failures.py runs R on this shape
     X = _frame(np.full(30, 8), seed=10)
     rows = X.index[X["g"] == 4]
     X.loc[rows, "y"] = np.nan
     X.loc[rows[0], "y"] = 2.0
-    _, out = _impute(X, {"y": "2l.lmer"})
+    pm = make_predictor_matrix(X, cluster="g")
+    pm.loc["y", "x"] = 2
+    imp, out = _impute(X, {"y": "2l.lmer"}, pm=pm)
     _on_scale(X, out)
     assert out.loc[rows[0], "y"] == 2.0
+    assert imp.methods_["y"].b_.shape == (30, 2)
+
+
+def test_few_clusters_with_a_random_slope_for_2l_norm():
+    # R's 2l.norm draws Psi from an improper Wishart (N - q - 1 = 0 degrees of freedom
+    # here) and stops: "the leading minor of order 1 is not positive definite"
+    X = _frame(np.full(3, 40), seed=14)
+    pm = make_predictor_matrix(X, cluster="g")
+    pm.loc["y", "x"] = 2
+    imp, out = _impute(X, {"y": "2l.norm"}, pm=pm)
+    _on_scale(X, out)
+    assert np.all(np.isfinite(imp.methods_["y"].psi_))
+    assert np.all(np.linalg.eigvalsh(imp.methods_["y"].psi_) > 0)
 
 
 def test_near_singular_clusters_for_2l_norm():
