@@ -8,7 +8,7 @@ once, keeping column order, index and dtypes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -143,7 +143,10 @@ def _encode_column(series: pd.Series, name, info: ColumnInfo | None = None):
             and not isinstance(v, (bool, np.bool_))
             for v in observed
         ):
-            return _encode_column(series.astype("float64"), name, info)
+            codes, num_info = _encode_column(series.astype("float64"), name, info)
+            if info is None:  # an object column of numbers: give it back as such
+                num_info = replace(num_info, dtype=dtype)
+            return codes, num_info
         if info is not None:
             if info.storage not in ("string", "categorical", "boolean"):
                 raise TypeError(f"Column {name!r} was numeric in fit and holds text now.")
@@ -282,6 +285,12 @@ def decode(values: np.ndarray, encoded: EncodedData, original=None):
 
 
 def _decode_column(col: np.ndarray, info: ColumnInfo, index, src) -> pd.Series:
+    if info.storage == "numeric" and info.dtype == object and src is not None:
+        # an object column of numbers: observed entries as they were, imputations as floats
+        out = src.astype(object).copy()
+        missing = _is_missing(src)
+        out[missing] = col[missing]
+        return out
     if info.storage == "numeric":
         if info.integer:
             rounded = np.rint(col)

@@ -46,3 +46,18 @@ def test_transform_coding_reuses_fit_categories_and_rejects_new_ones():
 def test_bad_inputs(bad, exc, match):
     with pytest.raises(exc, match=match):
         encode(bad)
+
+
+def test_object_column_of_numbers_keeps_its_dtype_and_observed_objects():
+    from skmice import MultilevelIterativeImputer
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"g": np.repeat(np.arange(6), 10), "x": rng.standard_normal(60)})
+    X["x"] = X["x"].astype(object)
+    X.loc[3, "x"] = 7  # an int among floats
+    X.loc[rng.random(60) < 0.2, "x"] = None
+    out = MultilevelIterativeImputer(cluster="g", random_state=0, max_iter=2).fit_transform(X)
+    assert out["x"].dtype == object and out["x"].notna().all()
+    obs = X["x"].notna()
+    assert all(type(a) is type(b) and a == b for a, b in zip(X.loc[obs, "x"], out.loc[obs, "x"]))
+    assert type(out.loc[3, "x"]) is int
