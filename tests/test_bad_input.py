@@ -351,18 +351,6 @@ def test_predictor_matrix_with_names_for_an_array(X):
         imputer(cluster=0, predictor_matrix=P).fit(X.to_numpy())
 
 
-def test_selection_codes_for_a_method_that_is_not_a_selection_model(X):
-    P = make_predictor_matrix(X, cluster="g")
-    P.loc["y", "x"] = -3
-    msg = (
-        "predictor_matrix: codes -3 (selection only) and -4 (outcome only) are for "
-        "selection models ('2l.heckman', 'heckman'), but column 'y' is imputed by "
-        "'2l.pmm'; use 1 or 0 for ['x']."
-    )
-    with raises(ValueError, msg):
-        imputer(predictor_matrix=P).fit(X)
-
-
 # --------------------------------------------------------------------------- #
 # transform
 # --------------------------------------------------------------------------- #
