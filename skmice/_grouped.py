@@ -28,6 +28,8 @@ through ``np.linalg``.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -309,6 +311,8 @@ def batched_cholesky(M, *, rtol: float = PIVOT_RTOL) -> np.ndarray:
     """
     M = _as_stack(M)
     q = M.shape[-1]
+    if q <= 2:
+        return _cholesky_small(M, rtol)
     diag = np.diagonal(M, axis1=-2, axis2=-1)
     floor = rtol * np.maximum(diag.max(axis=-1), 0.0)
     floor = np.where(floor > 0, floor, np.finfo(float).tiny)
@@ -328,6 +332,39 @@ def batched_cholesky(M, *, rtol: float = PIVOT_RTOL) -> np.ndarray:
             else:
                 L[..., i, j] = s / L[..., j, j]
     return L
+
+
+def _cholesky_small(M: np.ndarray, rtol: float) -> np.ndarray:
+    """Closed-form :func:`batched_cholesky` for ``q = 1`` and ``q = 2``."""
+    tiny = np.finfo(float).tiny
+    L = np.zeros_like(M)
+    if M.shape[-1] == 1:
+        m = M[..., 0, 0]
+        L[..., 0, 0] = np.sqrt(np.maximum(m, np.maximum(rtol * m, tiny)))
+        return L
+    a, b, c = M[..., 0, 0], M[..., 1, 0], M[..., 1, 1]
+    floor = np.maximum(rtol * np.maximum(a, c), tiny)
+    l11 = np.sqrt(np.maximum(a, floor))
+    l21 = b / l11
+    L[..., 0, 0] = l11
+    L[..., 1, 0] = l21
+    L[..., 1, 1] = np.sqrt(np.maximum(c - l21 * l21, floor))
+    return L
+
+
+def _solve_small(L: np.ndarray, X: np.ndarray, trans: bool) -> np.ndarray:
+    """Closed-form triangular solve for ``q = 1`` and ``q = 2``; ``X`` is (..., q, k)."""
+    if L.shape[-1] == 1:
+        return X / L[..., 0:1, 0:1]
+    l11, l21, l22 = L[..., 0, 0:1], L[..., 1, 0:1], L[..., 1, 1:2]
+    out = np.empty(np.broadcast_shapes(L.shape[:-2], X.shape[:-2]) + X.shape[-2:])
+    if trans:  # [l11 l21; 0 l22] x = b: back substitution
+        x1 = np.divide(X[..., 1, :], l22, out=out[..., 1, :])
+        np.divide(X[..., 0, :] - l21 * x1, l11, out=out[..., 0, :])
+    else:  # [l11 0; l21 l22] x = b: forward substitution
+        x0 = np.divide(X[..., 0, :], l11, out=out[..., 0, :])
+        np.divide(X[..., 1, :] - l21 * x0, l22, out=out[..., 1, :])
+    return out
 
 
 def batched_solve_triangular(L, B, *, trans: bool = False) -> np.ndarray:
@@ -360,6 +397,9 @@ def batched_solve_triangular(L, B, *, trans: bool = False) -> np.ndarray:
     B = np.asarray(B, dtype=np.float64)
     q = L.shape[-1]
     vector = B.ndim == L.ndim - 1
+    if q <= 2:
+        X = _solve_small(L, B[..., None] if vector else B, trans)
+        return X[..., 0] if vector else X
     X = B[..., None].copy() if vector else B.copy()
     order = range(q - 1, -1, -1) if trans else range(q)
     done: list[int] = []
@@ -465,12 +505,19 @@ def draw_mvn_precision(
     return batched_solve_triangular(L, u, trans=True)
 
 
+@functools.lru_cache(maxsize=16)
+def _strict_lower(q: int) -> tuple[np.ndarray, int]:
+    """Flat indices of the strictly lower triangle of a q x q matrix, and their number."""
+    rows, cols = np.tril_indices(q, -1)
+    return rows * q + cols, rows.size
+
+
 def _bartlett_factor(df: float, q: int, rng: np.random.Generator) -> np.ndarray:
     """Lower-triangular Bartlett factor A with A A' ~ Wishart(df, I_q)."""
     A = np.zeros((q, q))
-    A[np.diag_indices(q)] = np.sqrt(rng.chisquare(df - np.arange(q)))
-    rows, cols = np.tril_indices(q, -1)
-    A[rows, cols] = rng.standard_normal(rows.size)
+    A.flat[:: q + 1] = np.sqrt(rng.chisquare(df - np.arange(q)))
+    lower, size = _strict_lower(q)
+    A.flat[lower] = rng.standard_normal(size)
     return A
 
 
