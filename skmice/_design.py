@@ -497,14 +497,15 @@ def remove_lindep(
     if n < 2 or _is_constant(y):
         return np.zeros(k, dtype=bool)
     # one Gram matrix of [X, y], shifted by the first row (exact zeros for constant
-    # columns, and no cancellation when a column's mean dwarfs its spread)
-    A = np.empty((n, k + 1))
-    A[:, :k] = X
-    A[:, k] = y
-    first = A[0].copy()
-    A -= first
-    G = A.T @ A
-    mean = A.sum(axis=0) / n
+    # columns, and no cancellation when a column's mean dwarfs its spread); held
+    # transposed, so that the shift and the sums run along contiguous rows
+    A = np.empty((k + 1, n))
+    A[:k] = X.T
+    A[k] = y
+    first = A[:, 0].copy()
+    A -= first[:, None]
+    G = A @ A.T
+    mean = A.sum(axis=1) / n
     cov = G / n - np.outer(mean, mean)
     var = np.maximum(np.diag(cov), 0.0)
     scale = np.abs(first) + np.sqrt(np.diag(G) / n)
