@@ -218,16 +218,15 @@ def _prepare(design, y, method: str, mode: str, cache: dict | None = None) -> _P
             cache.update(N=N, groups=groups.copy(), index=index)
 
     def gram(U, Z):
-        # per-cluster cross-products with [U | y] in one pass per column of the
-        # left factor: U_j'[U_j | y_j] (heteroscedastic; U'U is their sum) or
-        # Z_j'[U_j | y_j]
-        Uy = np.empty((n, r + 1))
-        Uy[:, :r] = U
-        Uy[:, r] = ys
-        if hetero:
-            UtUy_j = cluster_crossprods(groups, N, U, Uy, indicator=index)
-            return UtUy_j, UtUy_j[:, :, :r].sum(axis=0)
-        return cluster_crossprods(groups, N, Z, Uy, indicator=index), U.T @ U
+        # per-cluster cross-products with [U | y], sharing the passes over the
+        # columns of the left factor: U_j'[U_j | y_j] (heteroscedastic; U'U is
+        # their sum) or Z_j'[U_j | y_j]
+        A = U if hetero else Z
+        per_cluster = np.empty((N, A.shape[1], r + 1))
+        AtU, Aty = cluster_crossprods(groups, N, A, U, ys, indicator=index)
+        per_cluster[:, :, :r] = AtU
+        per_cluster[:, :, r] = Aty
+        return per_cluster, (AtU.sum(axis=0) if hetero else U.T @ U)
 
     per_cluster, UtU = gram(U, Z)
     _check_intercept(U, "Z" if mode == "ignore" else "X", method, UtU[0, 0])
@@ -566,17 +565,20 @@ class _TwoLevelBase(ConditionalMethod):
         X, Z, groups = self._sample_design(design)
         N = self.n_groups_
         eta = X @ self.beta_
-        coef = np.empty((X.shape[0], Z.shape[1]))
-        known = groups < N
-        coef[known] = self.b_[groups[known]]
-        var = np.empty(X.shape[0])
-        var[known] = self._row_variance(groups[known])
-        if not np.all(known):
+        if groups.size == 0 or groups.max() < N:  # all clusters seen in fit
+            coef = np.take(self.b_ + self.mu_, groups, axis=0)
+            var = self._row_variance(groups)
+        else:
+            coef = np.empty((X.shape[0], Z.shape[1]))
+            known = groups < N
+            coef[known] = self.b_[groups[known]]
+            var = np.empty(X.shape[0])
+            var[known] = self._row_variance(groups[known])
             codes, inverse = np.unique(groups[~known], return_inverse=True)
             b_new, var_new = self._new_clusters(codes, observed, rng)
             coef[~known] = b_new[inverse]
             var[~known] = var_new[inverse]
-        coef += self.mu_
+            coef += self.mu_
         eta += np.einsum("ij,ij->i", Z, coef)
         return eta, var
 
