@@ -32,6 +32,7 @@ import functools
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg.lapack import dpotrf, dtrtrs
 
 __all__ = [
     "batched_cholesky",
@@ -51,6 +52,7 @@ __all__ = [
 PIVOT_RTOL = 1e-12
 
 _LOOP_MAX_Q = 4
+_TINY = np.finfo(float).tiny
 
 
 # ---------------------------------------------------------------------------
@@ -336,12 +338,13 @@ def batched_cholesky(M, *, rtol: float = PIVOT_RTOL) -> np.ndarray:
 
 def _cholesky_small(M: np.ndarray, rtol: float) -> np.ndarray:
     """Closed-form :func:`batched_cholesky` for ``q = 1`` and ``q = 2``."""
-    tiny = np.finfo(float).tiny
-    L = np.zeros_like(M)
+    tiny = _TINY
+    L = np.empty_like(M)
     if M.shape[-1] == 1:
         m = M[..., 0, 0]
         L[..., 0, 0] = np.sqrt(np.maximum(m, np.maximum(rtol * m, tiny)))
         return L
+    L[..., 0, 1] = 0.0
     a, b, c = M[..., 0, 0], M[..., 1, 0], M[..., 1, 1]
     floor = np.maximum(rtol * np.maximum(a, c), tiny)
     l11 = np.sqrt(np.maximum(a, floor))
@@ -590,10 +593,12 @@ def draw_invwishart(df: float, scale, random_state: np.random.Generator) -> np.n
     (2, 2)
     """
     df, scale, q = _check_wishart_args(df, scale)
-    C = batched_cholesky(scale)
+    C, info = dpotrf(scale, lower=1, clean=1)
+    if info != 0:  # not numerically positive definite: the floored factorisation
+        C = batched_cholesky(scale)
     A = _bartlett_factor(df, q, random_state)
     # C A'^-1 = (A^-1 C')': solve A Y = C' (lower triangular A).
-    Y = batched_solve_triangular(A[None], C.T[None])[0]
+    Y = dtrtrs(A, C.T, lower=1)[0]
     S = Y.T @ Y
     return (S + S.T) / 2
 
