@@ -508,6 +508,13 @@ class _TwoLevelBase(ConditionalMethod):
     needs_groups = True
     _name = "2l"
 
+    def __getstate__(self):
+        # the cluster-indicator cache of fit is rebuilt on demand: leave it out of
+        # pickles (results shipped back from worker processes) and copies
+        state = dict(super().__getstate__())
+        state.pop("_cache", None)
+        return state
+
     def _check_params(self):
         self._steps = _check_count(self.n_steps, "n_steps", self._name, 1)
         self._burnin = _check_count(self.n_burnin, "n_burnin", self._name, 0)
