@@ -618,8 +618,14 @@ class DesignBuilder:
         z_names = ["(Intercept)"] if two_level else []
         z_in_x = [0] if two_level else []
         p = 1
-        if groups is not None:
-            counts = np.bincount(groups, minlength=n_groups).astype(np.float64)
+        counts = None  # cluster sizes, for the cluster means of codes 3 and 4
+
+        def cluster_means(block):
+            nonlocal counts
+            if counts is None:
+                counts = np.bincount(groups, minlength=n_groups).astype(np.float64)
+            return _cluster_means(block, groups, n_groups, counts)
+
         for j in np.flatnonzero((row > 0) | (selection & (row == -4))):
             code = row[j]
             block, names = self._expand(values, j)
@@ -634,7 +640,7 @@ class DesignBuilder:
                 z_names.extend(names)
                 z_in_x.extend(cols_x)
             if code in (3, 4) and groups is not None:
-                means = _cluster_means(block, groups, n_groups, counts)
+                means = cluster_means(block)
                 x_parts.append(means)
                 x_names.extend(f"mean({nm})" for nm in names)
                 p += means.shape[1]
@@ -649,7 +655,7 @@ class DesignBuilder:
                 block, _ = self._expand(values, j)
                 w_parts.append(block)
                 if row[j] in (3, 4) and groups is not None and block.shape[1]:
-                    w_parts.append(_cluster_means(block, groups, n_groups, counts))
+                    w_parts.append(cluster_means(block))
             design.W = np.hstack(w_parts)
         return TargetDesign(design, x_names, z_names, np.asarray(z_in_x, dtype=np.int64))
 

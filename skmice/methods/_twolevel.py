@@ -260,7 +260,9 @@ def _prepare(design, y, method: str, mode: str, cache: dict | None = None) -> _P
     pb.y_centre, pb.y_scale = y_centre, y_scale
     pb.T = _affine(pb.centre, scale)
     Tz = T[np.ix_(zmap, zmap)]
-    fixed_y = np.append(fixed, r)  # the fixed columns of [U | y], then y
+    fixed_y = np.empty(fixed.size + 1, dtype=np.intp)  # fixed columns of [U | y], then y
+    fixed_y[:-1] = fixed
+    fixed_y[-1] = r
     if hetero:
         pb.counts = per_cluster[:, 0, 0].copy()
         UtUy_j = _sandwich(T.T, per_cluster, T1)  # (N, r, r + 1), standardised
