@@ -648,7 +648,10 @@ class DesignBuilder:
         Z = None
         if two_level:
             Z = np.hstack(z_parts) if len(z_parts) > 1 else z_parts[0]
-        design = Design(X=X, Z=Z, groups=groups, n_groups=n_groups)
+        z_in_x = np.asarray(z_in_x, dtype=np.int64)
+        design = Design(
+            X=X, Z=Z, groups=groups, n_groups=n_groups, z_in_x=z_in_x if two_level else None
+        )
         if selection:
             w_parts = [np.ones((n, 1))]
             for j in np.flatnonzero((row > 0) | (row == -3)):
@@ -657,7 +660,7 @@ class DesignBuilder:
                 if row[j] in (3, 4) and groups is not None and block.shape[1]:
                     w_parts.append(cluster_means(block))
             design.W = np.hstack(w_parts)
-        return TargetDesign(design, x_names, z_names, np.asarray(z_in_x, dtype=np.int64))
+        return TargetDesign(design, x_names, z_names, z_in_x)
 
 
 def _cluster_means(block: np.ndarray, groups: np.ndarray, n_groups: int, counts) -> np.ndarray:
@@ -691,6 +694,13 @@ def drop_columns(td: TargetDesign, keep_x: np.ndarray) -> TargetDesign:
         Z = Z[:, keep_z]
         z_names = [nm for nm, k in zip(td.z_names, keep_z) if k]
         z_in_x = new_pos[td.z_in_x[keep_z]]
-    design = Design(X=d.X[:, keep_x], Z=Z, groups=d.groups, n_groups=d.n_groups, W=d.W)
+    design = Design(
+        X=d.X[:, keep_x],
+        Z=Z,
+        groups=d.groups,
+        n_groups=d.n_groups,
+        W=d.W,
+        z_in_x=None if Z is None else z_in_x,
+    )
     x_names = [nm for nm, k in zip(td.x_names, keep_x) if k]
     return TargetDesign(design, x_names, z_names, z_in_x)

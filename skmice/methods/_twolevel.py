@@ -158,6 +158,23 @@ def _match_columns(Z: np.ndarray, X: np.ndarray) -> np.ndarray:
     return zmap
 
 
+def _z_columns_in_x(design, Z: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """Index of the column of X equal to each column of Z (-1 when none).
+
+    Uses ``design.z_in_x`` when given and it agrees with the data on a sample
+    of rows; otherwise compares the columns.
+    """
+    given = getattr(design, "z_in_x", None)
+    if given is not None:
+        zmap = np.array(given, dtype=np.int64)
+        if zmap.shape == (Z.shape[1],) and zmap[0] == 0 and np.all(zmap < X.shape[1]):
+            known = np.flatnonzero(zmap >= 0)
+            rows = slice(None, None, max(1, X.shape[0] // 64))
+            if np.array_equal(X[rows][:, zmap[known]], Z[rows][:, known]):
+                return zmap
+    return _match_columns(Z, X)
+
+
 def _affine(centre: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """Matrix T with (U - centre) / scale = U T for U whose column 0 is the intercept."""
     T = np.diag(1.0 / scale)
@@ -188,7 +205,7 @@ def _prepare(design, y, method: str, mode: str, cache: dict | None = None) -> _P
     if mode == "ignore":
         U, zmap, extra = Z, np.arange(q), np.arange(q)
     else:
-        zmap = _match_columns(Z, X)
+        zmap = _z_columns_in_x(design, Z, X)
         extra = np.flatnonzero(zmap < 0)
         U = X if extra.size == 0 else np.hstack([X, Z[:, extra]])
         zmap[extra] = n_x + np.arange(extra.size)
