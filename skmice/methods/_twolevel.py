@@ -363,6 +363,14 @@ def _stack_dot(A: np.ndarray, v: np.ndarray) -> np.ndarray:
     return (A.reshape(N * q, k) @ v).reshape(N, q)
 
 
+def _minus_and_one(beta: np.ndarray) -> np.ndarray:
+    """[-beta, 1]: with [Z_j'X_j | Z_j'y_j] it gives Z_j'(y_j - X_j beta)."""
+    out = np.empty(beta.shape[0] + 1)
+    np.negative(beta, out=out[:-1])
+    out[-1] = 1.0
+    return out
+
+
 def _sandwich(A: np.ndarray, Y: np.ndarray, B: np.ndarray) -> np.ndarray:
     """A Y_j B for every matrix Y_j of a stack (N, a, b), as two 2-d BLAS products."""
     N, a, b = Y.shape
@@ -381,7 +389,7 @@ def _normal_step(pb: _Problem, psi, sigma2, rng, *, blocked=True, b=None):
         Wf = W.reshape(N * q, p + 1)
         G = Wf.T @ Wf
         beta = _draw_fixed(pb.XtX - G[:p, :p], pb.Xty - G[:p, p], sigma2, rng)
-        beta1 = np.append(-beta, 1.0)
+        beta1 = _minus_and_one(beta)
         u = _stack_dot(W, beta1)
         u += np.sqrt(sigma2) * rng.standard_normal((N, q))
         b = batched_solve_triangular(L, u, trans=True)
@@ -391,7 +399,7 @@ def _normal_step(pb: _Problem, psi, sigma2, rng, *, blocked=True, b=None):
         ZtX = pb.ZtXy[:, :, :p]
         rhs = pb.Xty - np.einsum("jqp,jq->p", ZtX, b)
         beta = _draw_fixed(pb.XtX, rhs, sigma2, rng)
-        Zr = _stack_dot(pb.ZtXy, np.append(-beta, 1.0))
+        Zr = _stack_dot(pb.ZtXy, _minus_and_one(beta))
         b = draw_mvn_precision(M, Zr, rng, scale=sigma2)
     ssr = (
         pb.yty
@@ -418,7 +426,7 @@ def _hetero_step(pb: _Problem, state: dict, rng) -> dict:
     XtWX = (tau @ pb.XtX_j.reshape(N, p * p)).reshape(p, p)
     XtWy = tau @ pb.Xty_j
     beta = _draw_fixed(XtWX - G[:p, :p], XtWy - G[:p, p], 1.0, rng)
-    beta1 = np.append(-beta, 1.0)
+    beta1 = _minus_and_one(beta)
     u = _stack_dot(W, beta1)
     u += rng.standard_normal((N, q))
     b = batched_solve_triangular(L, u, trans=True)
