@@ -109,8 +109,7 @@ def cluster_indicator(groups, n_groups: int):
 
     Building it costs about one pass over ``groups``; pass it as
     ``indicator=`` to :func:`cluster_crossprods` to compute several sets of
-    cross-products over the same rows without rebuilding it (the kernels
-    overwrite its values).
+    cross-products over the same rows without rebuilding it.
 
     Parameters
     ----------
@@ -218,7 +217,7 @@ def cluster_crossprods(groups, n_groups: int, A, B=None, *more, indicator=None) 
         returned.
     indicator : sparse matrix, optional
         The result of :func:`cluster_indicator` for these ``groups`` (then not
-        validated again); its values are overwritten.
+        validated again); its values serve as scratch space and are restored.
 
     Returns
     -------
@@ -262,10 +261,14 @@ def cluster_crossprods(groups, n_groups: int, A, B=None, *more, indicator=None) 
         At = np.ascontiguousarray(A.T)  # one pass instead of a strided copy per column
         if indicator is None:
             indicator = _indicator(groups, n_groups, At[0])
-        for k in range(a):  # loop over the (few) columns of A, not over clusters
-            indicator.data = At[k]
-            for out, R in zip(outs, rights):
-                out[:, k] = indicator @ R
+        original = indicator.data
+        try:
+            for k in range(a):  # loop over the (few) columns of A, not over clusters
+                indicator.data = At[k]
+                for out, R in zip(outs, rights):
+                    out[:, k] = indicator @ R
+        finally:  # a shared indicator must not keep At alive
+            indicator.data = original
     return tuple(outs) if more else outs[0]
 
 
