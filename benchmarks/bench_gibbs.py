@@ -5,6 +5,9 @@ Run from the repository root (with skmice installed, or ``PYTHONPATH=.``)::
     python benchmarks/bench_gibbs.py            # speed table
     python benchmarks/bench_gibbs.py --mixing   # also the mixing comparison
 
+BLAS runs on one thread, as inside the imputer (``--blas-threads`` to change
+it; the yardstick ``X'X`` then uses the same threads).
+
 For each size (rows / clusters, q = 2 random columns, p = 5 fixed columns)
 the table gives, in milliseconds (best of a few repeats):
 
@@ -26,6 +29,7 @@ import argparse
 import time
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from skmice.methods import Design, TwoLevelHeteroscedastic, TwoLevelNormal
 from skmice.methods._twolevel import _hetero_step, _normal_step, _prepare
@@ -149,10 +153,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--mixing", action="store_true")
+    parser.add_argument(
+        "--blas-threads", type=int, default=1, help="BLAS threads (0: the library's default)"
+    )
     args = parser.parse_args()
-    speed_table(args.repeat)
-    if args.mixing:
-        mixing()
+    with threadpool_limits(limits=args.blas_threads or None, user_api="blas"):
+        speed_table(args.repeat)
+        if args.mixing:
+            mixing()
 
 
 if __name__ == "__main__":

@@ -497,14 +497,15 @@ def remove_lindep(
     if n < 2 or _is_constant(y):
         return np.zeros(k, dtype=bool)
     # one Gram matrix of [X, y], shifted by the first row (exact zeros for constant
-    # columns, and no cancellation when a column's mean dwarfs its spread)
-    A = np.empty((n, k + 1))
-    A[:, :k] = X
-    A[:, k] = y
-    first = A[0].copy()
-    A -= first
-    G = A.T @ A
-    mean = A.sum(axis=0) / n
+    # columns, and no cancellation when a column's mean dwarfs its spread); held
+    # transposed, so that the shift and the sums run along contiguous rows
+    A = np.empty((k + 1, n))
+    A[:k] = X.T
+    A[k] = y
+    first = A[:, 0].copy()
+    A -= first[:, None]
+    G = A @ A.T
+    mean = A.sum(axis=1) / n
     cov = G / n - np.outer(mean, mean)
     var = np.maximum(np.diag(cov), 0.0)
     scale = np.abs(first) + np.sqrt(np.diag(G) / n)
@@ -617,8 +618,14 @@ class DesignBuilder:
         z_names = ["(Intercept)"] if two_level else []
         z_in_x = [0] if two_level else []
         p = 1
-        if groups is not None:
-            counts = np.bincount(groups, minlength=n_groups).astype(np.float64)
+        counts = None  # cluster sizes, for the cluster means of codes 3 and 4
+
+        def cluster_means(block):
+            nonlocal counts
+            if counts is None:
+                counts = np.bincount(groups, minlength=n_groups).astype(np.float64)
+            return _cluster_means(block, groups, n_groups, counts)
+
         for j in np.flatnonzero((row > 0) | (row == -4) | ((not selection) & (row == -3))):
             code = row[j]
             block, names = self._expand(values, j)
@@ -633,7 +640,7 @@ class DesignBuilder:
                 z_names.extend(names)
                 z_in_x.extend(cols_x)
             if code in (3, 4) and groups is not None:
-                means = _cluster_means(block, groups, n_groups, counts)
+                means = cluster_means(block)
                 x_parts.append(means)
                 x_names.extend(f"mean({nm})" for nm in names)
                 p += means.shape[1]
@@ -641,16 +648,19 @@ class DesignBuilder:
         Z = None
         if two_level:
             Z = np.hstack(z_parts) if len(z_parts) > 1 else z_parts[0]
-        design = Design(X=X, Z=Z, groups=groups, n_groups=n_groups)
+        z_in_x = np.asarray(z_in_x, dtype=np.int64)
+        design = Design(
+            X=X, Z=Z, groups=groups, n_groups=n_groups, z_in_x=z_in_x if two_level else None
+        )
         if selection:
             w_parts = [np.ones((n, 1))]
             for j in np.flatnonzero((row > 0) | (row == -3)):
                 block, _ = self._expand(values, j)
                 w_parts.append(block)
                 if row[j] in (3, 4) and groups is not None and block.shape[1]:
-                    w_parts.append(_cluster_means(block, groups, n_groups, counts))
+                    w_parts.append(cluster_means(block))
             design.W = np.hstack(w_parts)
-        return TargetDesign(design, x_names, z_names, np.asarray(z_in_x, dtype=np.int64))
+        return TargetDesign(design, x_names, z_names, z_in_x)
 
 
 def _cluster_means(block: np.ndarray, groups: np.ndarray, n_groups: int, counts) -> np.ndarray:
@@ -684,6 +694,13 @@ def drop_columns(td: TargetDesign, keep_x: np.ndarray) -> TargetDesign:
         Z = Z[:, keep_z]
         z_names = [nm for nm, k in zip(td.z_names, keep_z) if k]
         z_in_x = new_pos[td.z_in_x[keep_z]]
-    design = Design(X=d.X[:, keep_x], Z=Z, groups=d.groups, n_groups=d.n_groups, W=d.W)
+    design = Design(
+        X=d.X[:, keep_x],
+        Z=Z,
+        groups=d.groups,
+        n_groups=d.n_groups,
+        W=d.W,
+        z_in_x=None if Z is None else z_in_x,
+    )
     x_names = [nm for nm, k in zip(td.x_names, keep_x) if k]
     return TargetDesign(design, x_names, z_names, z_in_x)

@@ -20,16 +20,21 @@ runs on the whole stack at once.
 
 Triangular solves, and for the small dimensions of random-effect designs
 (``q <= 4``) the Cholesky factorisation, are written as loops over ``q``
-vectorised over the clusters: for ``q = 2`` this is the closed form, and it is
-2 to 6 times faster than ``np.linalg.cholesky`` on stacks (10,000 matrices:
-0.09 ms against 0.5 ms for ``q = 2``); larger ``q`` factorises with LAPACK
-through ``np.linalg``.
+vectorised over the clusters, 2 to 6 times faster than ``np.linalg.cholesky``
+on stacks (10,000 matrices: 0.09 ms against 0.5 ms for ``q = 2``); ``q = 1``
+and ``q = 2`` (random intercept, intercept and slope: the usual designs) are
+written out in closed form, a few whole-array operations per factor or solve.
+Larger ``q`` factorises with LAPACK through ``np.linalg``. Single matrices
+(the Wishart scale) go to LAPACK directly.
 """
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg.lapack import dpotrf
 
 __all__ = [
     "batched_cholesky",
@@ -49,6 +54,7 @@ __all__ = [
 PIVOT_RTOL = 1e-12
 
 _LOOP_MAX_Q = 4
+_TINY = np.finfo(float).tiny
 
 
 # ---------------------------------------------------------------------------
@@ -103,8 +109,7 @@ def cluster_indicator(groups, n_groups: int):
 
     Building it costs about one pass over ``groups``; pass it as
     ``indicator=`` to :func:`cluster_crossprods` to compute several sets of
-    cross-products over the same rows without rebuilding it (the kernels
-    overwrite its values).
+    cross-products over the same rows without rebuilding it.
 
     Parameters
     ----------
@@ -212,7 +217,7 @@ def cluster_crossprods(groups, n_groups: int, A, B=None, *more, indicator=None) 
         returned.
     indicator : sparse matrix, optional
         The result of :func:`cluster_indicator` for these ``groups`` (then not
-        validated again); its values are overwritten.
+        validated again); its values serve as scratch space and are restored.
 
     Returns
     -------
@@ -256,10 +261,14 @@ def cluster_crossprods(groups, n_groups: int, A, B=None, *more, indicator=None) 
         At = np.ascontiguousarray(A.T)  # one pass instead of a strided copy per column
         if indicator is None:
             indicator = _indicator(groups, n_groups, At[0])
-        for k in range(a):  # loop over the (few) columns of A, not over clusters
-            indicator.data = At[k]
-            for out, R in zip(outs, rights):
-                out[:, k] = indicator @ R
+        original = indicator.data
+        try:
+            for k in range(a):  # loop over the (few) columns of A, not over clusters
+                indicator.data = At[k]
+                for out, R in zip(outs, rights):
+                    out[:, k] = indicator @ R
+        finally:  # a shared indicator must not keep At alive
+            indicator.data = original
     return tuple(outs) if more else outs[0]
 
 
@@ -309,6 +318,8 @@ def batched_cholesky(M, *, rtol: float = PIVOT_RTOL) -> np.ndarray:
     """
     M = _as_stack(M)
     q = M.shape[-1]
+    if q <= 2:
+        return _cholesky_small(M, rtol)
     diag = np.diagonal(M, axis1=-2, axis2=-1)
     floor = rtol * np.maximum(diag.max(axis=-1), 0.0)
     floor = np.where(floor > 0, floor, np.finfo(float).tiny)
@@ -328,6 +339,40 @@ def batched_cholesky(M, *, rtol: float = PIVOT_RTOL) -> np.ndarray:
             else:
                 L[..., i, j] = s / L[..., j, j]
     return L
+
+
+def _cholesky_small(M: np.ndarray, rtol: float) -> np.ndarray:
+    """Closed-form :func:`batched_cholesky` for ``q = 1`` and ``q = 2``."""
+    tiny = _TINY
+    L = np.empty_like(M)
+    if M.shape[-1] == 1:
+        m = M[..., 0, 0]
+        L[..., 0, 0] = np.sqrt(np.maximum(m, np.maximum(rtol * m, tiny)))
+        return L
+    L[..., 0, 1] = 0.0
+    a, b, c = M[..., 0, 0], M[..., 1, 0], M[..., 1, 1]
+    floor = np.maximum(rtol * np.maximum(a, c), tiny)
+    l11 = np.sqrt(np.maximum(a, floor))
+    l21 = b / l11
+    L[..., 0, 0] = l11
+    L[..., 1, 0] = l21
+    L[..., 1, 1] = np.sqrt(np.maximum(c - l21 * l21, floor))
+    return L
+
+
+def _solve_small(L: np.ndarray, X: np.ndarray, trans: bool) -> np.ndarray:
+    """Closed-form triangular solve for ``q = 1`` and ``q = 2``; ``X`` is (..., q, k)."""
+    if L.shape[-1] == 1:
+        return X / L[..., 0:1, 0:1]
+    l11, l21, l22 = L[..., 0, 0:1], L[..., 1, 0:1], L[..., 1, 1:2]
+    out = np.empty(np.broadcast_shapes(L.shape[:-2], X.shape[:-2]) + X.shape[-2:])
+    if trans:  # [l11 l21; 0 l22] x = b: back substitution
+        x1 = np.divide(X[..., 1, :], l22, out=out[..., 1, :])
+        np.divide(X[..., 0, :] - l21 * x1, l11, out=out[..., 0, :])
+    else:  # [l11 0; l21 l22] x = b: forward substitution
+        x0 = np.divide(X[..., 0, :], l11, out=out[..., 0, :])
+        np.divide(X[..., 1, :] - l21 * x0, l22, out=out[..., 1, :])
+    return out
 
 
 def batched_solve_triangular(L, B, *, trans: bool = False) -> np.ndarray:
@@ -360,6 +405,9 @@ def batched_solve_triangular(L, B, *, trans: bool = False) -> np.ndarray:
     B = np.asarray(B, dtype=np.float64)
     q = L.shape[-1]
     vector = B.ndim == L.ndim - 1
+    if q <= 2:
+        X = _solve_small(L, B[..., None] if vector else B, trans)
+        return X[..., 0] if vector else X
     X = B[..., None].copy() if vector else B.copy()
     order = range(q - 1, -1, -1) if trans else range(q)
     done: list[int] = []
@@ -465,12 +513,19 @@ def draw_mvn_precision(
     return batched_solve_triangular(L, u, trans=True)
 
 
+@functools.lru_cache(maxsize=16)
+def _strict_lower(q: int) -> tuple[np.ndarray, int]:
+    """Flat indices of the strictly lower triangle of a q x q matrix, and their number."""
+    rows, cols = np.tril_indices(q, -1)
+    return rows * q + cols, rows.size
+
+
 def _bartlett_factor(df: float, q: int, rng: np.random.Generator) -> np.ndarray:
     """Lower-triangular Bartlett factor A with A A' ~ Wishart(df, I_q)."""
     A = np.zeros((q, q))
-    A[np.diag_indices(q)] = np.sqrt(rng.chisquare(df - np.arange(q)))
-    rows, cols = np.tril_indices(q, -1)
-    A[rows, cols] = rng.standard_normal(rows.size)
+    A.flat[:: q + 1] = np.sqrt(rng.chisquare(df - np.arange(q)))
+    lower, size = _strict_lower(q)
+    A.flat[lower] = rng.standard_normal(size)
     return A
 
 
@@ -543,9 +598,13 @@ def draw_invwishart(df: float, scale, random_state: np.random.Generator) -> np.n
     (2, 2)
     """
     df, scale, q = _check_wishart_args(df, scale)
-    C = batched_cholesky(scale)
+    C, info = dpotrf(scale, lower=1, clean=1)
+    if info != 0:  # not numerically positive definite: the floored factorisation
+        C = batched_cholesky(scale)
     A = _bartlett_factor(df, q, random_state)
-    # C A'^-1 = (A^-1 C')': solve A Y = C' (lower triangular A).
+    # C A'^-1 = (A^-1 C')': solve A Y = C' (lower triangular A). Not with LAPACK:
+    # a matrix right-hand side goes to the BLAS-3 trsm, which a multithreaded
+    # BLAS on a busy machine makes a thousand times slower at these sizes.
     Y = batched_solve_triangular(A[None], C.T[None])[0]
     S = Y.T @ Y
     return (S + S.T) / 2

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from ._data import decode, encode
 from ._design import (
@@ -35,6 +35,14 @@ __all__ = ["MultilevelIterativeImputer"]
 _VISIT_SEQUENCES = ("roman", "arabic", "monotone", "revmonotone")
 _INIT_STRATEGIES = ("sample", "mean")
 _POOL_SIZE = 10_000  # observed values kept per column for the initial fill of new data
+_BLAS = {"controller": None}  # built once: finding the BLAS libraries takes milliseconds
+
+
+def _single_threaded_blas():
+    """Context manager limiting BLAS to one thread."""
+    if _BLAS["controller"] is None:
+        _BLAS["controller"] = ThreadpoolController()
+    return _BLAS["controller"].limit(limits=1, user_api="blas")
 
 
 class _TargetCoding:
@@ -433,7 +441,7 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         comes from running chains side by side), which also makes the result
         bit-for-bit independent of how many threads or processes are used.
         """
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _single_threaded_blas():
             return self._fit_transform(X)
 
     def _fit_transform(self, X):
@@ -742,7 +750,7 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         X_completed : DataFrame or ndarray
         """
         check_is_fitted(self, "methods_")
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _single_threaded_blas():
             return self._transform(X)
 
     def _transform(self, X):

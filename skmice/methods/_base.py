@@ -56,6 +56,11 @@ class Design:
         Selection-equation design of selection models (``needs_selection``),
         intercept first: the predictors with codes 1, 2 and -3 (the outcome
         equation ``X`` has codes 1, 2 and -4). None for other methods.
+    z_in_x : ndarray of shape (q,) of int or None
+        Index of the column of ``X`` equal to each column of ``Z`` (-1 where
+        none), when known: the imputer's design builder sets it, and the
+        two-level methods use it instead of comparing the columns. None:
+        unknown.
 
     Examples
     --------
@@ -71,6 +76,7 @@ class Design:
     groups: np.ndarray | None = None
     n_groups: int = 0
     W: np.ndarray | None = None
+    z_in_x: np.ndarray | None = None
 
     @property
     def n_rows(self) -> int:
@@ -90,6 +96,7 @@ class Design:
             groups=None if self.groups is None else np.take(self.groups, rows),
             n_groups=self.n_groups,
             W=None if self.W is None else np.take(self.W, rows, axis=0),
+            z_in_x=self.z_in_x,
         )
 
 

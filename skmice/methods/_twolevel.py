@@ -36,6 +36,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+from scipy.linalg.lapack import dpotrf, dtrtrs
 
 from .._grouped import (
     batched_cholesky,
@@ -45,7 +46,6 @@ from .._grouped import (
     cluster_indicator,
     draw_invwishart,
     draw_mvn_precision,
-    draw_scaled_inv_chi2,
 )
 from ._base import ConditionalMethod, Design, register_method
 
@@ -87,8 +87,8 @@ class _Problem:
     Attributes (``p`` fixed columns, ``q`` random columns, ``N`` clusters):
     ``n``, ``N``, ``counts`` (N,), ``XtX`` (p, p), ``Xty`` (p,), ``yty``,
     ``ZtZ`` (N, q, q), ``ZtXy`` (N, q, p + 1) = [Z_j'X_j | Z_j'y_j], and for the
-    heteroscedastic sampler ``UtU`` (N, r, r), ``Uty`` (N, r), ``yty_j`` (N,)
-    over all ``r`` columns of the union design ``U``, ``XtX_j``, ``Xty_j``.
+    heteroscedastic sampler ``XtX_j`` (N, p, p), ``Xty_j`` (N, p) and ``yty_j``
+    (N,) over its fixed columns (all ``r`` columns of the union design ``U``).
     ``fixed`` and ``zmap`` index the fixed and random columns within ``U``;
     ``centre``/``scale`` (r,) and ``y_centre``/``y_scale`` define the
     standardisation.
@@ -158,6 +158,23 @@ def _match_columns(Z: np.ndarray, X: np.ndarray) -> np.ndarray:
     return zmap
 
 
+def _z_columns_in_x(design, Z: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """Index of the column of X equal to each column of Z (-1 when none).
+
+    Uses ``design.z_in_x`` when given and it agrees with the data on a sample
+    of rows; otherwise compares the columns.
+    """
+    given = getattr(design, "z_in_x", None)
+    if given is not None:
+        zmap = np.array(given, dtype=np.int64)
+        if zmap.shape == (Z.shape[1],) and zmap[0] == 0 and np.all(zmap < X.shape[1]):
+            known = np.flatnonzero(zmap >= 0)
+            rows = slice(None, None, max(1, X.shape[0] // 64))
+            if np.array_equal(X[rows][:, zmap[known]], Z[rows][:, known]):
+                return zmap
+    return _match_columns(Z, X)
+
+
 def _affine(centre: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """Matrix T with (U - centre) / scale = U T for U whose column 0 is the intercept."""
     T = np.diag(1.0 / scale)
@@ -188,7 +205,7 @@ def _prepare(design, y, method: str, mode: str, cache: dict | None = None) -> _P
     if mode == "ignore":
         U, zmap, extra = Z, np.arange(q), np.arange(q)
     else:
-        zmap = _match_columns(Z, X)
+        zmap = _z_columns_in_x(design, Z, X)
         extra = np.flatnonzero(zmap < 0)
         U = X if extra.size == 0 else np.hstack([X, Z[:, extra]])
         zmap[extra] = n_x + np.arange(extra.size)
@@ -217,14 +234,18 @@ def _prepare(design, y, method: str, mode: str, cache: dict | None = None) -> _P
         if cache is not None:
             cache.update(N=N, groups=groups.copy(), index=index)
 
-    def gram(U):
-        # heteroscedastic: per-cluster U_j'U_j, the global U'U is their sum
-        if hetero:
-            UtU_j = cluster_crossprods(groups, N, U, indicator=index)
-            return UtU_j, UtU_j.sum(axis=0)
-        return None, U.T @ U
+    def gram(U, Z):
+        # per-cluster cross-products with [U | y], sharing the passes over the
+        # columns of the left factor: U_j'[U_j | y_j] (heteroscedastic; U'U is
+        # their sum) or Z_j'[U_j | y_j]
+        A = U if hetero else Z
+        per_cluster = np.empty((N, A.shape[1], r + 1))
+        AtU, Aty = cluster_crossprods(groups, N, A, U, ys, indicator=index)
+        per_cluster[:, :, :r] = AtU
+        per_cluster[:, :, r] = Aty
+        return per_cluster, (AtU.sum(axis=0) if hetero else U.T @ U)
 
-    UtU_j, UtU = gram(U)
+    per_cluster, UtU = gram(U, Z)
     _check_intercept(U, "Z" if mode == "ignore" else "X", method, UtU[0, 0])
     if not np.all(np.isfinite(UtU)):
         raise ValueError(f"{method}: the design contains NaN or infinite values.")
@@ -236,7 +257,7 @@ def _prepare(design, y, method: str, mode: str, cache: dict | None = None) -> _P
         offset[far] = U[:, far].mean(axis=0)
         U = U - offset
         Z = Z - offset[zmap]
-        UtU_j, UtU = gram(U)
+        per_cluster, UtU = gram(U, Z)
         mean = UtU[0] / n
         var = np.maximum(np.diag(UtU) / n - mean**2, 0.0)
     constant = var <= 1e-24 * np.maximum(mean**2, np.finfo(float).tiny)
@@ -244,6 +265,9 @@ def _prepare(design, y, method: str, mode: str, cache: dict | None = None) -> _P
     centre = np.where(constant, 0.0, mean)
     scale[0], centre[0] = 1.0, 0.0
     T = _affine(centre, scale)
+    T1 = np.zeros((r + 1, r + 1))  # T for [U | y] (y is standardised already)
+    T1[:r, :r] = T
+    T1[r, r] = 1.0
 
     pb = _Problem()
     pb.method, pb.mode = method, mode
@@ -253,37 +277,29 @@ def _prepare(design, y, method: str, mode: str, cache: dict | None = None) -> _P
     pb.y_centre, pb.y_scale = y_centre, y_scale
     pb.T = _affine(pb.centre, scale)
     Tz = T[np.ix_(zmap, zmap)]
-    p = fixed.size
+    fixed_y = np.empty(fixed.size + 1, dtype=np.intp)  # fixed columns of [U | y], then y
+    fixed_y[:-1] = fixed
+    fixed_y[-1] = r
     if hetero:
-        # y-weighted cluster sums of U: one pass of width r instead of r passes
-        Uty_j = cluster_crossprods(groups, N, ys[:, None], U, indicator=index)[:, 0, :]
-        Uty = Uty_j.sum(axis=0)
-        pb.counts = UtU_j[:, 0, 0].copy()
-        UtU_j = T.T @ UtU_j @ T
-        Uty_j = Uty_j @ T
-        pb.UtU, pb.Uty = UtU_j, Uty_j
+        pb.counts = per_cluster[:, 0, 0].copy()
+        UtUy_j = _sandwich(T.T, per_cluster, T1)  # (N, r, r + 1), standardised
+        Uty = per_cluster[:, :, r].sum(axis=0)
         pb.yty_j = np.bincount(groups, weights=ys * ys, minlength=N)
         pb.yty = float(pb.yty_j.sum())
-        pb.XtX_j = UtU_j[:, fixed[:, None], fixed]
-        pb.Xty_j = Uty_j[:, fixed]
-        ZtU = UtU_j[:, zmap, :]
-        Zty = Uty_j[:, zmap]
+        pb.XtX_j = np.ascontiguousarray(UtUy_j[:, fixed[:, None], fixed])
+        pb.Xty_j = UtUy_j[:, fixed, r]
+        ZtUy = UtUy_j[:, zmap, :]
     else:
         Uty = ys @ U
         pb.yty = float(ys @ ys)
-        ZtU = cluster_crossprods(groups, N, Z, U, indicator=index)
-        Zty = cluster_crossprods(groups, N, ys[:, None], Z, indicator=index)[:, 0, :]
-        pb.counts = ZtU[:, 0, 0].copy()
+        pb.counts = per_cluster[:, 0, 0].copy()
         _check_intercept(Z, "Z", method, pb.counts.sum())
-        ZtU = Tz.T @ ZtU @ T
-        Zty = Zty @ Tz
+        ZtUy = _sandwich(Tz.T, per_cluster, T1)
     UtU_c = T.T @ UtU @ T
     pb.XtX = UtU_c[np.ix_(fixed, fixed)]
     pb.Xty = (Uty @ T)[fixed]
-    pb.ZtZ = np.ascontiguousarray(ZtU[:, :, zmap])
-    pb.ZtXy = np.empty((N, q, p + 1))
-    pb.ZtXy[:, :, :p] = ZtU[:, :, fixed]
-    pb.ZtXy[:, :, p] = Zty
+    pb.ZtZ = np.ascontiguousarray(ZtUy[:, :, zmap])
+    pb.ZtXy = np.ascontiguousarray(ZtUy[:, :, fixed_y])
     if not (np.all(np.isfinite(pb.ZtXy)) and np.all(np.isfinite(pb.ZtZ))):
         raise ValueError(f"{method}: the design contains NaN or infinite values.")
     return pb
@@ -302,37 +318,70 @@ def _z_transform(pb: _Problem) -> np.ndarray:
 def _draw_fixed(P, r, scale, rng) -> np.ndarray:
     """Draw beta ~ N(P^-1 r, scale P^-1); a ridge is added when P is singular."""
     P = (P + P.T) / 2
-    d = np.diag(P).copy()
-    d = np.where(d > 0, d, max(d.max(initial=0.0), 1.0))
+    d = P.diagonal().copy()
+    d[~(d > 0)] = max(d.max(initial=0.0), 1.0)
     ridge = 0.0
     for _ in range(8):
-        Pr = P + ridge * np.diag(d)
-        try:
-            L = np.linalg.cholesky(Pr)
-        except np.linalg.LinAlgError:
-            L = None
-        if L is not None and np.all(np.diag(L) ** 2 >= 1e-11 * d):
+        Pr = P if ridge == 0.0 else P + np.diag(ridge * d)
+        L, info = dpotrf(Pr, lower=1, clean=1)
+        if info == 0 and np.all(L.diagonal() ** 2 >= 1e-11 * d):
             break
         ridge = RIDGE if ridge == 0.0 else ridge * 10
     else:  # pragma: no cover - only with non-finite input, caught earlier
-        L = batched_cholesky(Pr)
-    u = batched_solve_triangular(L[None], r[None])[0]
+        L = np.asfortranarray(batched_cholesky(Pr))
+    u = dtrtrs(L, r, lower=1)[0]
     u += np.sqrt(scale) * rng.standard_normal(r.shape[0])
-    return batched_solve_triangular(L[None], u[None], trans=True)[0]
+    return dtrtrs(L, u, lower=1, trans=1)[0]
 
 
 def _draw_psi(b: np.ndarray, rng) -> np.ndarray:
     """Psi | b ~ inverse-Wishart(N + q, sum_j b_j b_j' + D)."""
     N, q = b.shape
-    S = b.T @ b + PSI_PRIOR_SCALE * np.eye(q)
+    S = b.T @ b
+    S.flat[:: q + 1] += PSI_PRIOR_SCALE
     return draw_invwishart(N + q, S, rng)
+
+
+def _inverse_psi(psi: np.ndarray) -> np.ndarray:
+    """Psi^-1 for one q x q covariance: closed form for q <= 2 (the usual random
+    designs), else (and for a nearly singular Psi) by :func:`batched_spd_inverse`."""
+    q = psi.shape[0]
+    if q == 1 and psi[0, 0] > 0:
+        return 1.0 / psi
+    if q == 2:
+        a, b, c = float(psi[0, 0]), float(psi[1, 0]), float(psi[1, 1])
+        det = a * c - b * b
+        if a > 0 and det > 1e-12 * a * c:
+            return np.array([[c, -b], [-b, a]]) / det
+    return batched_spd_inverse(psi[None])[0]
+
+
+def _stack_dot(A: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """A_j v for a C-contiguous stack A (N, q, k) and a vector v (k,): one BLAS call
+    (``A @ v`` on a stack loops over the matrices)."""
+    N, q, k = A.shape
+    return (A.reshape(N * q, k) @ v).reshape(N, q)
+
+
+def _minus_and_one(beta: np.ndarray) -> np.ndarray:
+    """[-beta, 1]: with [Z_j'X_j | Z_j'y_j] it gives Z_j'(y_j - X_j beta)."""
+    out = np.empty(beta.shape[0] + 1)
+    np.negative(beta, out=out[:-1])
+    out[-1] = 1.0
+    return out
+
+
+def _sandwich(A: np.ndarray, Y: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """A Y_j B for every matrix Y_j of a stack (N, a, b), as two 2-d BLAS products."""
+    N, a, b = Y.shape
+    YB = (Y.reshape(N * a, b) @ B).reshape(N, a, B.shape[1])
+    return np.ascontiguousarray(np.tensordot(YB, A, axes=([1], [1])).transpose(0, 2, 1))
 
 
 def _normal_step(pb: _Problem, psi, sigma2, rng, *, blocked=True, b=None):
     """One Gibbs step of the homoscedastic model; returns (beta, b, psi, sigma2)."""
     p, q, N = pb.fixed.size, pb.q, pb.N
-    psi_inv = batched_spd_inverse(psi[None])[0]
-    M = pb.ZtZ + sigma2 * psi_inv
+    M = pb.ZtZ + sigma2 * _inverse_psi(psi)
     L = batched_cholesky(M)
     if blocked or b is None:
         # beta with b integrated out: precision (X'X - sum X'Z M^-1 Z'X) / sigma2.
@@ -340,27 +389,26 @@ def _normal_step(pb: _Problem, psi, sigma2, rng, *, blocked=True, b=None):
         Wf = W.reshape(N * q, p + 1)
         G = Wf.T @ Wf
         beta = _draw_fixed(pb.XtX - G[:p, :p], pb.Xty - G[:p, p], sigma2, rng)
-        u = W[:, :, p] - W[:, :, :p] @ beta
-        noise = rng.standard_normal((N, q))
-        b = batched_solve_triangular(L, u + np.sqrt(sigma2) * noise, trans=True)
+        beta1 = _minus_and_one(beta)
+        u = _stack_dot(W, beta1)
+        u += np.sqrt(sigma2) * rng.standard_normal((N, q))
+        b = batched_solve_triangular(L, u, trans=True)
+        Zr = _stack_dot(pb.ZtXy, beta1)  # Z_j'(y_j - X_j beta)
     else:
         # plain Gibbs: beta | b, then b | beta (kept for comparisons of mixing)
         ZtX = pb.ZtXy[:, :, :p]
         rhs = pb.Xty - np.einsum("jqp,jq->p", ZtX, b)
         beta = _draw_fixed(pb.XtX, rhs, sigma2, rng)
-        h = pb.ZtXy[:, :, p] - ZtX @ beta
-        b = draw_mvn_precision(M, h, rng, scale=sigma2)
-    ZtX = pb.ZtXy[:, :, :p]
-    Zr = pb.ZtXy[:, :, p] - ZtX @ beta  # Z_j'(y_j - X_j beta)
+        Zr = _stack_dot(pb.ZtXy, _minus_and_one(beta))
+        b = draw_mvn_precision(M, Zr, rng, scale=sigma2)
     ssr = (
         pb.yty
         - 2 * beta @ pb.Xty
         + beta @ pb.XtX @ beta
-        - 2 * np.sum(b * Zr)
-        + np.einsum("jk,jkl,jl->", b, pb.ZtZ, b)
+        + np.vdot(b, np.einsum("jkl,jl->jk", pb.ZtZ, b) - 2 * Zr)
     )
     ssr = max(float(ssr), 0.0)
-    sigma2 = float(draw_scaled_inv_chi2(pb.n + SIGMA2_PRIOR_DF, ssr + SIGMA2_PRIOR_SCALE, rng))
+    sigma2 = float((ssr + SIGMA2_PRIOR_SCALE) / rng.chisquare(pb.n + SIGMA2_PRIOR_DF))
     psi = _draw_psi(b, rng)
     return beta, b, psi, sigma2
 
@@ -370,25 +418,26 @@ def _hetero_step(pb: _Problem, state: dict, rng) -> dict:
     p, q, N = pb.fixed.size, pb.q, pb.N
     psi, tau = state["psi"], state["tau"]
     s0, theta = state["sigma2_0"], state["theta"]
-    psi_inv = batched_spd_inverse(psi[None])[0]
-    M = tau[:, None, None] * pb.ZtZ + psi_inv
+    M = tau[:, None, None] * pb.ZtZ + _inverse_psi(psi)
     L = batched_cholesky(M)
     W = batched_solve_triangular(L, tau[:, None, None] * pb.ZtXy)
     Wf = W.reshape(N * q, p + 1)
     G = Wf.T @ Wf
-    XtWX = np.einsum("j,jab->ab", tau, pb.XtX_j)
+    XtWX = (tau @ pb.XtX_j.reshape(N, p * p)).reshape(p, p)
     XtWy = tau @ pb.Xty_j
     beta = _draw_fixed(XtWX - G[:p, :p], XtWy - G[:p, p], 1.0, rng)
-    u = W[:, :, p] - W[:, :, :p] @ beta
-    b = batched_solve_triangular(L, u + rng.standard_normal((N, q)), trans=True)
+    beta1 = _minus_and_one(beta)
+    u = _stack_dot(W, beta1)
+    u += rng.standard_normal((N, q))
+    b = batched_solve_triangular(L, u, trans=True)
 
-    coef = np.zeros((N, pb.r))
-    coef[:, pb.fixed] = beta
-    coef[:, pb.zmap] += b
+    # SS_j = |y_j - X_j beta|^2 - 2 b_j'Z_j'(y_j - X_j beta) + b_j'Z_j'Z_j b_j
+    Zr = _stack_dot(pb.ZtXy, beta1)
     ss = (
         pb.yty_j
-        - 2 * np.einsum("ja,ja->j", coef, pb.Uty)
-        + np.einsum("ja,jab,jb->j", coef, pb.UtU, coef)
+        - 2 * (pb.Xty_j @ beta)
+        + pb.XtX_j.reshape(N, p * p) @ np.outer(beta, beta).ravel()
+        + np.einsum("jk,jk->j", b, np.einsum("jkl,jl->jk", pb.ZtZ, b) - 2 * Zr)
     )
     ss = np.maximum(ss, 0.0)
     lo, hi = PRECISION_BOUNDS
@@ -401,12 +450,12 @@ def _hetero_step(pb: _Problem, state: dict, rng) -> dict:
     N_d = tau_d.size
     H = 1.0 / tau_d.mean()
     s0 = float(rng.gamma(N_d / (2 * theta) + 1, 2 * theta * H / N_d))
-    s0 = float(np.clip(s0, 1 / hi, 1 / lo))
+    s0 = min(max(s0, 1 / hi), 1 / lo)
     log_g = -np.mean(np.log(tau_d))
     D = max(s0 / H - np.log(s0) + log_g - 1, 0.0)
     a0, b0 = THETA_PRIOR
     theta = 1.0 / rng.gamma(N_d / 2 - 1 + a0, 1.0 / (N_d * D / 2 + b0))
-    theta = float(np.clip(theta, *THETA_BOUNDS))
+    theta = min(max(float(theta), THETA_BOUNDS[0]), THETA_BOUNDS[1])
     psi = _draw_psi(b, rng)
     return {"beta": beta, "b": b, "psi": psi, "tau": tau, "sigma2_0": s0, "theta": theta}
 
@@ -491,6 +540,13 @@ class _TwoLevelBase(ConditionalMethod):
     needs_groups = True
     _name = "2l"
 
+    def __getstate__(self):
+        # the cluster-indicator cache of fit is rebuilt on demand: leave it out of
+        # pickles (results shipped back from worker processes) and copies
+        state = dict(super().__getstate__())
+        state.pop("_cache", None)
+        return state
+
     def _check_params(self):
         self._steps = _check_count(self.n_steps, "n_steps", self._name, 1)
         self._burnin = _check_count(self.n_burnin, "n_burnin", self._name, 0)
@@ -548,17 +604,20 @@ class _TwoLevelBase(ConditionalMethod):
         X, Z, groups = self._sample_design(design)
         N = self.n_groups_
         eta = X @ self.beta_
-        coef = np.empty((X.shape[0], Z.shape[1]))
-        known = groups < N
-        coef[known] = self.b_[groups[known]]
-        var = np.empty(X.shape[0])
-        var[known] = self._row_variance(groups[known])
-        if not np.all(known):
+        if groups.size == 0 or groups.max() < N:  # all clusters seen in fit
+            coef = np.take(self.b_ + self.mu_, groups, axis=0)
+            var = self._row_variance(groups)
+        else:
+            coef = np.empty((X.shape[0], Z.shape[1]))
+            known = groups < N
+            coef[known] = self.b_[groups[known]]
+            var = np.empty(X.shape[0])
+            var[known] = self._row_variance(groups[known])
             codes, inverse = np.unique(groups[~known], return_inverse=True)
             b_new, var_new = self._new_clusters(codes, observed, rng)
             coef[~known] = b_new[inverse]
             var[~known] = var_new[inverse]
-        coef += self.mu_
+            coef += self.mu_
         eta += np.einsum("ij,ij->i", Z, coef)
         return eta, var
 
@@ -970,8 +1029,9 @@ class TwoLevelHeteroscedastic(_TwoLevelBase):
                 f"2l.norm: fixed_effects must be 'honour' or 'ignore', got {self.fixed_effects!r}."
             )
         rng = _rng(random_state)
-        pb = _prepare(design, y, self._name, self.fixed_effects,
-                      self.__dict__.setdefault("_cache", {}))
+        pb = _prepare(
+            design, y, self._name, self.fixed_effects, self.__dict__.setdefault("_cache", {})
+        )
         steps = self._steps
         state = None
         prev = getattr(self, "sigma2_", None)
