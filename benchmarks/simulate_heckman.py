@@ -34,6 +34,7 @@ from scipy import stats
 
 from skmice import MultilevelIterativeImputer, multiple_impute
 from skmice.datasets import make_hiv
+from skmice.methods import TwoLevelHeckman
 from skmice.pooling import pool_scalar
 
 
@@ -44,7 +45,9 @@ def _interval(estimates, n):
     return res.qbar, res.std_error, res.qbar - half, res.qbar + half
 
 
-def one_replication(rho, seed, m, max_iter, region_sizes=None, smoke_effect=0.265):
+def one_replication(
+    rho, seed, m, max_iter, region_sizes=None, smoke_effect=0.265, rho_scale="atanh"
+):
     """Estimates of the overall prevalence by every method for one simulated dataset."""
     b = make_hiv(region_sizes=region_sizes, rho=rho, smoke_effect=smoke_effect, random_state=seed)
     data, n = b.data, len(b.data)
@@ -72,7 +75,10 @@ def one_replication(rho, seed, m, max_iter, region_sizes=None, smoke_effect=0.26
     p = obs.mean()
     add("complete cases", p, np.sqrt(p * (1 - p) / len(obs)), *_z_interval(p, len(obs)))
     specs = {
-        "2l.heckman": dict(methods={"hiv": "2l.heckman"}, predictor_matrix=b.predictor_matrix),
+        "2l.heckman": dict(
+            methods={"hiv": TwoLevelHeckman(rho_scale=rho_scale)},
+            predictor_matrix=b.predictor_matrix,
+        ),
         "2l.pmm (MAR)": dict(methods={"hiv": "2l.pmm"}),
     }
     for k, (name, spec) in enumerate(specs.items()):
@@ -135,13 +141,21 @@ def main(argv=None):
     parser.add_argument("--max-iter", type=int, default=5)
     parser.add_argument("--rho", type=float, nargs="+", default=[-0.6, 0.6, 0.0])
     parser.add_argument("--smoke-effect", type=float, default=0.265)
+    parser.add_argument("--rho-scale", default="atanh", choices=["atanh", "imputation-mean"])
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "heckman.md"))
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     tasks = [(rho, seed) for rho in args.rho for seed in range(1, args.reps + 1)]
     rows = Parallel(n_jobs=args.n_jobs)(
-        delayed(one_replication)(rho, seed, args.m, args.max_iter, smoke_effect=args.smoke_effect)
+        delayed(one_replication)(
+            rho,
+            seed,
+            args.m,
+            args.max_iter,
+            smoke_effect=args.smoke_effect,
+            rho_scale=args.rho_scale,
+        )
         for rho, seed in tasks
     )
     results = pd.DataFrame([row for rep in rows for row in rep])
@@ -156,7 +170,8 @@ def main(argv=None):
         f"Command: `{command.strip()}`",
         "",
         f"{args.reps} replications per rho; m = {args.m} imputations, max_iter = "
-        f"{args.max_iter}; data make_hiv(rho=rho, smoke_effect={args.smoke_effect}) "
+        f"{args.max_iter}; 2l.heckman with rho_scale={args.rho_scale!r}; data "
+        f"make_hiv(rho=rho, smoke_effect={args.smoke_effect}) "
         "(9 regions, 6,416 people, about 20% missing). Estimand: the overall HIV "
         'prevalence (truth["expected_prevalence"]). rho is corr(outcome error, '
         "selection error), selection = the result is observed: rho < 0 means refusers "

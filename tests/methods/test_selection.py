@@ -253,6 +253,52 @@ def test_random_effects_options(random_effects):
     assert abs(draws.mean() - y[~s].mean()) < 0.15
 
 
+def test_rho_draw_in_the_scale_of_the_imputation_mean():
+    from skmice.methods._selection import _imputation_mean
+
+    b = make_hiv(region_sizes=[400] * 5, rho=-0.6, random_state=5)
+    design, y = _hiv_design(b)
+    m = TwoLevelHeckman(rho_scale="imputation-mean")
+    rng = np.random.default_rng(0)
+    draws = []
+    for _ in range(300):  # the estimates are cached: only the draws are renewed
+        m.fit(design, y, rng)
+        draws.append(m.theta_star_[0, m._layout.rho])
+    centre, slope, g_grid, a_grid = m._cache["state"]["rho_map"]
+    assert np.all(np.diff(g_grid) > 0) and slope < 0  # binary: higher rho, fewer positives
+    means = np.interp(draws, a_grid[::-1], g_grid[::-1])  # the imputation mean of each draw
+    # normal in the imputation-mean scale: centred at the estimate, spread |slope|
+    assert abs(means.mean() - centre) < 4 * abs(slope) / np.sqrt(means.size)
+    assert 0.8 < means.std() / abs(slope) < 1.2
+    X, W, groups = _missing_rows(m, design, y)
+    assert np.isfinite(_imputation_mean(m.theta_star_, X, W, groups, m._layout))
+    # the default draws atanh rho from its normal approximation
+    default = TwoLevelHeckman().fit(design, y, np.random.default_rng(0))
+    assert default._cache["state"]["rho_map"] is None
+    assert np.isfinite(default.theta_star_).all()
+    with pytest.raises(ValueError, match="rho_scale"):
+        TwoLevelHeckman(rho_scale="rho").fit(design, y, rng)
+
+
+def _hiv_design(b):
+    d = b.data
+    mar = d["marital"].astype(str).to_numpy()
+    X = np.column_stack(
+        [np.ones(len(d)), d["age"], mar == "married", mar == "previously", d["condom"]]
+    ).astype(float)
+    W = np.column_stack([X, d["smoke"]]).astype(float)
+    g = d["region"].to_numpy() - 1
+    return Design(X=X, W=W, groups=g, n_groups=int(g.max()) + 1), d["hiv"].to_numpy(float)
+
+
+def _missing_rows(m, design, y):
+    from skmice.methods._selection import _standardise
+
+    mis = np.isnan(y)
+    X, W = _standardise(design.X[mis], design.W[mis], m._scaling)
+    return X, W, design.groups[mis]
+
+
 def test_single_cluster_equals_single_level():
     design, y, s = _selection_data(n=2000, seed=8)
     y_in = np.where(s, y, np.nan)
