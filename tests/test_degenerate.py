@@ -6,9 +6,10 @@ clusters, collinear predictors, separation in a binary target, extreme
 scales, many clusters, cluster ids of every type, and the shapes on which
 R mice stops (a cluster with one observed value for 2l.lmer with a random
 slope; few clusters for 2l.norm, whose improper prior then gives a singular
-random-effect covariance; near-singular cluster designs). For every method that applies, each must complete the
-data, keep the observed values bit for bit, leave the input alone, stay
-quiet (no warnings), and give imputations on the scale of the data.
+random-effect covariance; near-singular cluster designs). For every method
+that applies, each must complete the data, keep the observed values bit for
+bit, leave the input alone, stay quiet (no warnings), and give imputations on
+the scale of the data.
 
 Numerical health: a method that returns NaN or inf is caught at the door
 with a message that names the column and the clusters; no warning is raised
