@@ -68,6 +68,12 @@ def _run_share(examples: int, seed: int) -> dict:
     return dict(seed=seed, examples=count[0], seconds=time.perf_counter() - start, error=error)
 
 
+def _first_error_line(error: str) -> str:
+    """The exception line of a traceback, shortened for the table."""
+    lines = [ln for ln in error.splitlines() if "Error" in ln and not ln.startswith(" ")]
+    return (lines[-1] if lines else error.strip().splitlines()[-1])[:160].replace("|", "/")
+
+
 def _commit() -> str:
     try:
         import subprocess
@@ -121,8 +127,7 @@ def main(argv=None) -> int:
             if r["error"]:
                 print(r["error"], flush=True)
             if record is not None:
-                result = ("falsified: " + r["error"].strip().splitlines()[-1]
-                          if r["error"] else "passed")
+                result = "falsified: " + _first_error_line(r["error"]) if r["error"] else "passed"
                 record.write(f"| {r['seed']} | {r['examples']} | {r['seconds'] / 60:.1f} | "
                              f"{result} |\n")
                 record.flush()
