@@ -605,6 +605,11 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         return [_plain(known[c]) if c < len(known) else f"<new cluster {c - len(known) + 1}>"
                 for c in codes]
 
+    def _some_clusters(self, codes, limit: int = 10) -> str:
+        """The labels of (the first ``limit`` of) some cluster codes, for messages."""
+        more = " (and more)" if len(codes) > limit else ""
+        return f"{self._cluster_label(codes[:limit])}{more}"
+
     def _visit_cluster_level(self, values, rows, j, groups, n_groups, rng, log, it, fit, sample):
         """Visit a cluster-level target: one row per cluster, values copied to the rows.
 
@@ -629,12 +634,10 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         scale = np.maximum(np.maximum(np.abs(lo), np.abs(hi)), 1e-300)
         bad = has & (hi - lo > 1e-9 * scale)
         if bad.any():
-            labels = self._cluster_label(np.flatnonzero(bad)[:10])
             raise ValueError(
                 f"Column {name!r} is imputed as a cluster-level variable, but its observed "
-                f"values differ within clusters {labels}"
-                + (" (and more)" if bad.sum() > 10 else "")
-                + ": use a unit-level method or make the values agree."
+                f"values differ within clusters {self._some_clusters(np.flatnonzero(bad))}"
+                ": use a unit-level method or make the values agree."
             )
         n_rows = np.bincount(groups, minlength=n_groups).astype(np.float64)
         Xc = np.empty((n_groups, td.design.X.shape[1]))
@@ -689,9 +692,8 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         if bad.any():
             where = ""
             if design.groups is not None and self._cluster_index is not None:
-                codes = np.unique(np.asarray(design.groups)[bad])
-                where = f" in clusters {self._cluster_label(codes[:10])}" + (
-                    " (and more)" if len(codes) > 10 else "")
+                where = " in clusters " + self._some_clusters(
+                    np.unique(np.asarray(design.groups)[bad]))
             raise FloatingPointError(
                 f"Method {type(method).__name__} produced {int(bad.sum())} non-finite "
                 f"imputations for column {name!r}{where}. Check the column's scale and its "
@@ -768,11 +770,6 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         positional = not is_frame and hasattr(self, "feature_names_in_")
         if positional:  # fitted on named columns: read the array's columns by position
             X = pd.DataFrame(X, columns=self.feature_names_in_)
-            if X.shape[1] != self.n_features_in_:
-                raise ValueError(
-                    f"X has {X.shape[1]} features, but MultilevelIterativeImputer is expecting "
-                    f"{self.n_features_in_} features as input."
-                )
             is_frame = True
         enc = encode(_known_cluster_labels(X, self._cluster_index, self._infos)
                      if is_frame else X, infos=self._infos)
