@@ -5,7 +5,8 @@ Run from the repository root (with skmice installed, or ``PYTHONPATH=.``)::
     python benchmarks/bench_gibbs.py            # speed table
     python benchmarks/bench_gibbs.py --mixing   # also the mixing comparison
 
-BLAS runs on one thread, as inside the imputer (``--blas-threads`` to change
+The table is appended to ``benchmarks/results/gibbs.md``. BLAS runs on one
+thread, as inside the imputer (``--blas-threads`` to change
 it; the yardstick ``X'X`` then uses the same threads).
 
 For each size (rows / clusters, q = 2 random columns, p = 5 fixed columns)
@@ -26,13 +27,19 @@ autocorrelation and integrated autocorrelation time of each parameter.
 from __future__ import annotations
 
 import argparse
+import os
+import platform
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from skmice.methods import Design, TwoLevelHeteroscedastic, TwoLevelNormal
 from skmice.methods._twolevel import _hetero_step, _normal_step, _prepare
+
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def simulate(n_rows, n_groups, p=5, q=2, seed=0, sort=False):
@@ -85,23 +92,25 @@ def bench(n_rows, n_groups, repeat, sort):
     return rows
 
 
-def speed_table(repeat):
+def speed_table(repeat) -> list:
+    """Print the speed table; return its lines."""
     header = (
         f"{'rows':>9} {'clusters':>8} {'method':<24} {'XtX':>7} {'prepare':>8} "
         f"{'step':>7} {'fit':>7} {'fit/XtX':>7} {'sample':>7}"
     )
-    print("times in ms, q = 2, p = 5")
+    lines = ["times in ms, q = 2, p = 5"]
     for sort in (False, True):
-        print("\nrows sorted by cluster" if sort else "\nrows in random order")
-        print(header)
+        lines += ["", "rows sorted by cluster" if sort else "rows in random order", header]
         for n_rows, n_groups in ((20_000, 1_000), (1_000_000, 10_000)):
             for name, t_xx, t_prep, t_step, t_fit, t_sample in bench(
                 n_rows, n_groups, repeat, sort
             ):
-                print(
+                lines.append(
                     f"{n_rows:>9} {n_groups:>8} {name:<24} {t_xx:7.2f} {t_prep:8.2f} "
                     f"{t_step:7.2f} {t_fit:7.2f} {t_fit / t_xx:7.1f} {t_sample:7.2f}"
                 )
+    print("\n".join(lines))
+    return lines
 
 
 def iact(x, max_lag=200):
@@ -158,9 +167,13 @@ def main():
     )
     args = parser.parse_args()
     with threadpool_limits(limits=args.blas_threads or None, user_api="blas"):
-        speed_table(args.repeat)
+        lines = speed_table(args.repeat)
         if args.mixing:
             mixing()
+    command = " ".join(["python benchmarks/bench_gibbs.py", *sys.argv[1:]])
+    stamp = f"{time.strftime('%Y-%m-%d %H:%M')} on {platform.node()} ({os.cpu_count()} cores)"
+    with (RESULTS / "gibbs.md").open("a") as fh:
+        fh.write(f"\n## {stamp}\n\nCommand: `{command}`\n\n```\n" + "\n".join(lines) + "\n```\n")
 
 
 if __name__ == "__main__":
