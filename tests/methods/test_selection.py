@@ -438,10 +438,12 @@ def _prevalence(mi, n):
     return res.qbar, res.std_error
 
 
-def test_heckman_corrects_mnar_bias_fast():
+@pytest.mark.parametrize("rho", [-0.6, 0.6])
+def test_heckman_corrects_mnar_bias_fast(rho):
     # a modest-size version of benchmarks/simulate_heckman.py (one replication,
-    # a strong exclusion restriction so that one replication is conclusive)
-    b = make_hiv(region_sizes=[500] * 6, rho=-0.6, smoke_effect=1.2, random_state=11)
+    # a strong exclusion restriction so that one replication is conclusive);
+    # rho < 0: refusers more often positive, rho > 0: less often
+    b = make_hiv(region_sizes=[500] * 6, rho=rho, smoke_effect=1.2, random_state=11)
     n, truth = len(b.data), b.truth["expected_prevalence"]["overall"]
     heck = MultilevelIterativeImputer(
         methods={"hiv": "2l.heckman"},
@@ -452,7 +454,7 @@ def test_heckman_corrects_mnar_bias_fast():
     mar = MultilevelIterativeImputer(methods={"hiv": "2l.pmm"}, cluster="region", max_iter=3)
     q_h, se_h = _prevalence(multiple_impute(b.data, heck, n_imputations=5, random_state=1), n)
     q_m, se_m = _prevalence(multiple_impute(b.data, mar, n_imputations=5, random_state=1), n)
-    assert truth - q_m > 4 * se_m  # MAR underestimates the prevalence
+    assert np.sign(rho) * (q_m - truth) > 3 * se_m  # MAR is biased, with the sign of rho
     assert abs(q_h - truth) < abs(q_m - truth) / 3
     assert abs(q_h - truth) < 2 * se_h
 
@@ -471,6 +473,28 @@ def test_heckman_simulation_bias_and_coverage():
     assert abs(table.loc["2l.heckman", "bias"]) <= abs(table.loc["2l.pmm (MAR)", "bias"]) / 3
     assert table.loc["2l.heckman", "coverage"] >= 0.85
     assert table.loc["2l.pmm (MAR)", "coverage"] < 0.5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rho", [0.6, 0.0])
+def test_heckman_simulation_identified_design(rho):
+    """30 replications with a strong exclusion restriction (smoke_effect = 0.8), where the
+    selection model is identified (benchmarks/results/heckman_strong_exclusion.md has 100)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from simulate_heckman import one_replication, summarise
+
+    rows = [r for seed in range(1, 31) for r in one_replication(rho, seed, 5, 3, smoke_effect=0.8)]
+    table = summarise(pd.DataFrame(rows)).set_index("method")
+    heck, mar = table.loc["2l.heckman"], table.loc["2l.pmm (MAR)"]
+    if rho == 0.0:  # both unbiased: within 3 Monte Carlo standard errors (+ 0.005)
+        assert abs(heck["bias"]) < 3 * heck["mc_se_bias"] + 0.005
+        assert abs(mar["bias"]) < 3 * mar["mc_se_bias"] + 0.005
+    else:
+        assert abs(heck["bias"]) <= abs(mar["bias"]) / 3
+    assert heck["coverage"] >= 0.85
 
 
 # ---------------------------------------------------------------------------
