@@ -460,11 +460,16 @@ def _hetero_step(pb: _Problem, state: dict, rng) -> dict:
     return {"beta": beta, "b": b, "psi": psi, "tau": tau, "sigma2_0": s0, "theta": theta}
 
 
+def _ols(pb: _Problem) -> np.ndarray:
+    """Pooled least-squares coefficients (a tiny ridge keeps singular X'X solvable)."""
+    XtX = pb.XtX + 1e-8 * np.diag(np.maximum(np.diag(pb.XtX), 1.0))
+    return np.linalg.solve(XtX, pb.Xty)
+
+
 def _initial_values(pb: _Problem):
     """Starting sigma^2 and Psi (standardised units) from an ANOVA of OLS residuals."""
     p = pb.fixed.size
-    XtX = pb.XtX + 1e-8 * np.diag(np.maximum(np.diag(pb.XtX), 1.0))
-    beta = np.linalg.solve(XtX, pb.Xty)
+    beta = _ols(pb)
     ssr = max(pb.yty - beta @ pb.Xty, 0.0)
     total = max(ssr / max(pb.n - p, 1), 1e-6)
     # cluster sums of residuals (column 0 of Z is the intercept)
@@ -480,6 +485,40 @@ def _initial_values(pb: _Problem):
     psi0 = float(np.clip(psi0, 0.05 * total, 10 * total))
     psi = np.diag(np.r_[psi0, np.full(pb.q - 1, 0.1 * psi0)])
     return sigma2, psi
+
+
+def _initial_dispersion(pb: _Problem, sigma2: float) -> tuple[float, float]:
+    """Starting ``(sigma_0^2, theta)`` of the heteroscedastic model, by moments.
+
+    Per cluster with two or more observed rows, ``r_j`` = the residual sum of
+    squares about the cluster mean (OLS residuals) over ``n_j - 1``. Given
+    ``sigma_j^2``, ``r_j`` has mean ``sigma_j^2`` and variance about ``2 r_j^2 /
+    (n_j + 1)``; what the spread of the ``r_j`` exceeds that by estimates the
+    variance of the ``sigma_j^2``, whose squared coefficient of variation is
+    about ``2 theta``. ``sigma_0^2 = 1 / E[1 / sigma_j^2]`` is started at
+    ``sigma2`` times ``1 + 2 theta`` (the harmonic mean is below the mean).
+    With fewer than 10 such clusters: ``(sigma2, 0.1)``.
+    """
+    p = pb.fixed.size
+    n_j = pb.counts
+    use = n_j >= 2
+    if use.sum() < 10:
+        return sigma2, 0.1
+    beta = _ols(pb)
+    ss = (
+        pb.yty_j
+        - 2 * (pb.Xty_j @ beta)
+        + pb.XtX_j.reshape(pb.N, p * p) @ np.outer(beta, beta).ravel()
+    )
+    rsum = pb.ZtXy[:, 0, p] - pb.ZtXy[:, 0, :p] @ beta  # column 0 of Z: the intercept
+    within = np.maximum(ss[use] - rsum[use] ** 2 / n_j[use], 0.0)
+    r = within / (n_j[use] - 1)
+    mean = float(r.mean())
+    if not mean > 0:
+        return sigma2, 0.1
+    excess = float(np.mean((r - mean) ** 2) - np.mean(2 * r**2 / (n_j[use] + 1)))
+    theta = min(max(excess / (2 * mean**2), 0.01), THETA_BOUNDS[1])
+    return mean / (1 + 2 * theta), theta
 
 
 # ---------------------------------------------------------------------------
@@ -957,7 +996,10 @@ class TwoLevelHeteroscedastic(_TwoLevelBase):
     (autocorrelation times of 3 to 6 with clusters of 10 to 20 rows, about 30
     with clusters of 2 rows), hence ``n_burnin = 25`` before the
     chained-equations iterations continue the chain (R runs 100 steps at
-    every visit).
+    every visit). The chain starts from moment estimates: ``sigma^2`` and
+    ``Psi`` from an ANOVA of OLS residuals, ``theta`` from the spread of the
+    per-cluster residual variances beyond their sampling noise (at least
+    0.01) and ``sigma_0^2`` from their mean.
 
     Deviations from R, all to make the sampler robust: R's ``Psi^-1 ~
     Wishart(N - q - 1, S^-1)`` (an improper prior, failing for ``N <= q + 1``
@@ -1054,11 +1096,12 @@ class TwoLevelHeteroscedastic(_TwoLevelBase):
                 state = None
         if state is None:
             sigma2, psi = _initial_values(pb)
+            sigma2_0, theta = _initial_dispersion(pb, sigma2)
             state = {
                 "psi": psi,
-                "tau": np.full(pb.N, 1.0 / sigma2),
-                "sigma2_0": sigma2,
-                "theta": 0.1,
+                "tau": np.full(pb.N, 1.0 / sigma2_0),
+                "sigma2_0": sigma2_0,
+                "theta": theta,
             }
             steps += self._burnin
             self.n_iter_ = 0

@@ -10,6 +10,7 @@ from skmice.methods._twolevel import (
     TwoLevelHeteroscedastic,
     TwoLevelNormal,
     TwoLevelPMM,
+    _initial_dispersion,
     _match_donors,
     _normal_step,
     _prepare,
@@ -497,3 +498,28 @@ def test_many_small_clusters_run_quickly(cls):
         m.fit(design.take(~miss), y[~miss], rng)
         out = m.sample(design.take(miss), rng)
     assert np.all(np.isfinite(out))
+
+
+@pytest.mark.parametrize("theta", [0.0, 0.1])
+def test_heteroscedastic_starting_dispersion_from_moments(theta):
+    # precisions 1 / sigma_j^2 ~ Gamma(1 / (2 theta), rate sigma_0^2 / (2 theta)):
+    # the starting theta is near the truth (or at its floor 0.01 without dispersion)
+    rng = np.random.default_rng(5)
+    n_groups, s0 = 1000, 0.4
+    tau = np.full(n_groups, 1 / s0)
+    if theta:
+        tau = rng.gamma(1 / (2 * theta), 2 * theta / s0, n_groups)
+    design, y, _ = simulate(n_groups, 20, seed=6, psi=np.array([[0.5]]), sigma2_j=1 / tau)
+    pb = _prepare(design, y, "test", "honour")
+    sigma2_0, start = _initial_dispersion(pb, 1.0)
+    if theta:
+        assert 0.06 < start < 0.15
+    else:
+        assert start == 0.01
+    assert abs(sigma2_0 * pb.y_scale**2 / s0 - 1) < 0.1
+
+
+def test_heteroscedastic_starting_dispersion_with_few_clusters():
+    design, y, _ = simulate(8, 20, seed=1, psi=np.array([[0.5]]))
+    pb = _prepare(design, y, "test", "honour")
+    assert _initial_dispersion(pb, 0.7) == (0.7, 0.1)
