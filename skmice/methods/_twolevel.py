@@ -495,9 +495,10 @@ def _initial_dispersion(pb: _Problem, sigma2: float) -> tuple[float, float]:
     ``sigma_j^2``, ``r_j`` has mean ``sigma_j^2`` and variance about ``2 r_j^2 /
     (n_j + 1)``; what the spread of the ``r_j`` exceeds that by estimates the
     variance of the ``sigma_j^2``, whose squared coefficient of variation is
-    about ``2 theta``. ``sigma_0^2 = 1 / E[1 / sigma_j^2]`` is started at
-    ``sigma2`` times ``1 + 2 theta`` (the harmonic mean is below the mean).
-    With fewer than 10 such clusters: ``(sigma2, 0.1)``.
+    about ``2 theta`` (``theta`` is kept in ``[0.01, 0.5]``).
+    ``sigma_0^2 = 1 / E[1 / sigma_j^2]`` is started at the mean of the
+    ``r_j`` over ``1 + 2 theta`` (the harmonic mean is below the mean). With
+    fewer than 10 such clusters, or no residual variance: ``(sigma2, 0.1)``.
     """
     p = pb.fixed.size
     n_j = pb.counts
