@@ -92,7 +92,8 @@ def information(rho, smoke_effect, seed=1):
     info = np.einsum("io,iok,iol->kl", np.exp(logp), grads, grads)
     sd_z = float(np.sqrt(np.linalg.inv(info)[-1, -1]))
 
-    xb, wg = X @ theta[:5], W @ theta[5:-1]
+    p = X.shape[1]
+    xb, wg = X @ theta[:p], W @ theta[p:-1]
     p_refuse = ndtr(-wg)
 
     def refuser_prev(z):  # P(HIV | refused), averaged over the refusers

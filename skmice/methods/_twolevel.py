@@ -433,11 +433,8 @@ def _hetero_step(pb: _Problem, state: dict, rng) -> dict:
 
     # SS_j = |y_j - X_j beta|^2 - 2 b_j'Z_j'(y_j - X_j beta) + b_j'Z_j'Z_j b_j
     Zr = _stack_dot(pb.ZtXy, beta1)
-    ss = (
-        pb.yty_j
-        - 2 * (pb.Xty_j @ beta)
-        + pb.XtX_j.reshape(N, p * p) @ np.outer(beta, beta).ravel()
-        + np.einsum("jk,jk->j", b, np.einsum("jkl,jl->jk", pb.ZtZ, b) - 2 * Zr)
+    ss = _cluster_ssr(pb, beta) + np.einsum(
+        "jk,jk->j", b, np.einsum("jkl,jl->jk", pb.ZtZ, b) - 2 * Zr
     )
     ss = np.maximum(ss, 0.0)
     lo, hi = PRECISION_BOUNDS
@@ -466,14 +463,31 @@ def _ols(pb: _Problem) -> np.ndarray:
     return np.linalg.solve(XtX, pb.Xty)
 
 
-def _initial_values(pb: _Problem):
-    """Starting sigma^2 and Psi (standardised units) from an ANOVA of OLS residuals."""
+def _cluster_residual_sums(pb: _Problem, beta: np.ndarray) -> np.ndarray:
+    """Per cluster, the sum of ``y - X beta`` (column 0 of Z is the intercept)."""
     p = pb.fixed.size
-    beta = _ols(pb)
+    return pb.ZtXy[:, 0, p] - pb.ZtXy[:, 0, :p] @ beta
+
+
+def _cluster_ssr(pb: _Problem, beta: np.ndarray) -> np.ndarray:
+    """Per cluster, ``|y_j - X_j beta|^2`` (heteroscedastic statistics)."""
+    p = pb.fixed.size
+    return (
+        pb.yty_j
+        - 2 * (pb.Xty_j @ beta)
+        + pb.XtX_j.reshape(pb.N, p * p) @ np.outer(beta, beta).ravel()
+    )
+
+
+def _initial_values(pb: _Problem, beta: np.ndarray | None = None):
+    """Starting sigma^2 and Psi (standardised units) from an ANOVA of OLS residuals
+    (``beta``: the OLS coefficients, when the caller has them)."""
+    p = pb.fixed.size
+    if beta is None:
+        beta = _ols(pb)
     ssr = max(pb.yty - beta @ pb.Xty, 0.0)
     total = max(ssr / max(pb.n - p, 1), 1e-6)
-    # cluster sums of residuals (column 0 of Z is the intercept)
-    rsum = pb.ZtXy[:, 0, p] - pb.ZtXy[:, 0, :p] @ beta
+    rsum = _cluster_residual_sums(pb, beta)
     has = pb.counts > 0
     between = float(np.sum(rsum[has] ** 2 / pb.counts[has]))
     n_obs_groups = int(has.sum())
@@ -487,7 +501,7 @@ def _initial_values(pb: _Problem):
     return sigma2, psi
 
 
-def _initial_dispersion(pb: _Problem, sigma2: float) -> tuple[float, float]:
+def _initial_dispersion(pb: _Problem, sigma2: float, beta: np.ndarray) -> tuple[float, float]:
     """Starting ``(sigma_0^2, theta)`` of the heteroscedastic model, by moments.
 
     Per cluster with two or more observed rows, ``r_j`` = the residual sum of
@@ -499,19 +513,14 @@ def _initial_dispersion(pb: _Problem, sigma2: float) -> tuple[float, float]:
     ``sigma_0^2 = 1 / E[1 / sigma_j^2]`` is started at the mean of the
     ``r_j`` over ``1 + 2 theta`` (the harmonic mean is below the mean). With
     fewer than 10 such clusters, or no residual variance: ``(sigma2, 0.1)``.
+    ``beta``: the OLS coefficients.
     """
-    p = pb.fixed.size
     n_j = pb.counts
     use = n_j >= 2
     if use.sum() < 10:
         return sigma2, 0.1
-    beta = _ols(pb)
-    ss = (
-        pb.yty_j
-        - 2 * (pb.Xty_j @ beta)
-        + pb.XtX_j.reshape(pb.N, p * p) @ np.outer(beta, beta).ravel()
-    )
-    rsum = pb.ZtXy[:, 0, p] - pb.ZtXy[:, 0, :p] @ beta  # column 0 of Z: the intercept
+    ss = _cluster_ssr(pb, beta)
+    rsum = _cluster_residual_sums(pb, beta)
     within = np.maximum(ss[use] - rsum[use] ** 2 / n_j[use], 0.0)
     r = within / (n_j[use] - 1)
     mean = float(r.mean())
@@ -1096,8 +1105,9 @@ class TwoLevelHeteroscedastic(_TwoLevelBase):
             if not all(np.all(np.isfinite(v)) for v in state.values()):
                 state = None
         if state is None:
-            sigma2, psi = _initial_values(pb)
-            sigma2_0, theta = _initial_dispersion(pb, sigma2)
+            beta0 = _ols(pb)
+            sigma2, psi = _initial_values(pb, beta0)
+            sigma2_0, theta = _initial_dispersion(pb, sigma2, beta0)
             state = {
                 "psi": psi,
                 "tau": np.full(pb.N, 1.0 / sigma2_0),

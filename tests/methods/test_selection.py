@@ -459,14 +459,22 @@ def test_heckman_corrects_mnar_bias_fast(rho):
     assert abs(q_h - truth) < 2 * se_h
 
 
-@pytest.mark.slow
-def test_heckman_simulation_bias_and_coverage():
-    """30 replications of the benchmark design (rho = -0.6); the full study is in benchmarks/."""
+def _simulate_heckman():
+    """benchmarks/simulate_heckman.py, imported (the slow tests run its replications)."""
     import sys
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-    from simulate_heckman import one_replication, summarise
+    import simulate_heckman
+
+    return simulate_heckman
+
+
+@pytest.mark.slow
+def test_heckman_simulation_bias_and_coverage():
+    """30 replications of the benchmark design (rho = -0.6); the full study is in benchmarks/."""
+    sim = _simulate_heckman()
+    one_replication, summarise = sim.one_replication, sim.summarise
 
     rows = [r for seed in range(1, 31) for r in one_replication(-0.6, seed, 5, 3)]
     table = summarise(pd.DataFrame(rows)).set_index("method")
@@ -480,11 +488,8 @@ def test_heckman_simulation_bias_and_coverage():
 def test_heckman_simulation_identified_design(rho):
     """30 replications with a strong exclusion restriction (smoke_effect = 0.8), where the
     selection model is identified (benchmarks/results/heckman_strong_exclusion.md has 100)."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-    from simulate_heckman import one_replication, summarise
+    sim = _simulate_heckman()
+    one_replication, summarise = sim.one_replication, sim.summarise
 
     rows = [r for seed in range(1, 31) for r in one_replication(rho, seed, 5, 3, smoke_effect=0.8)]
     table = summarise(pd.DataFrame(rows)).set_index("method")

@@ -13,6 +13,7 @@ from skmice.methods._twolevel import (
     _initial_dispersion,
     _match_donors,
     _normal_step,
+    _ols,
     _prepare,
 )
 
@@ -511,7 +512,7 @@ def test_heteroscedastic_starting_dispersion_from_moments(theta):
         tau = rng.gamma(1 / (2 * theta), 2 * theta / s0, n_groups)
     design, y, _ = simulate(n_groups, 20, seed=6, psi=np.array([[0.5]]), sigma2_j=1 / tau)
     pb = _prepare(design, y, "test", "honour")
-    sigma2_0, start = _initial_dispersion(pb, 1.0)
+    sigma2_0, start = _initial_dispersion(pb, 1.0, _ols(pb))
     if theta:
         assert 0.06 < start < 0.15
     else:
@@ -522,4 +523,4 @@ def test_heteroscedastic_starting_dispersion_from_moments(theta):
 def test_heteroscedastic_starting_dispersion_with_few_clusters():
     design, y, _ = simulate(8, 20, seed=1, psi=np.array([[0.5]]))
     pb = _prepare(design, y, "test", "honour")
-    assert _initial_dispersion(pb, 0.7) == (0.7, 0.1)
+    assert _initial_dispersion(pb, 0.7, _ols(pb)) == (0.7, 0.1)
