@@ -1,19 +1,30 @@
 """Conversion between user data (pandas or numpy) and the internal float matrix.
 
-The imputer works on one float64 matrix: numeric columns hold their values,
-boolean and categorical columns hold category codes ``0, 1, ..., K - 1``, and
-missing entries are NaN. This module converts at the door and converts back
-once, keeping column order, index and dtypes.
+The imputer works on one float64 matrix: numeric columns hold their values
+(times a power of two when they lie far from 1, see :func:`encode`), boolean
+and categorical columns hold category codes ``0, 1, ..., K - 1``, and missing
+entries are NaN. This module converts at the door and converts back once.
+
+Decoding never round-trips observed cells: every output column starts as a
+copy of the user's column, and only the cells that were missing and received
+an imputation are written, in the column's own dtype (integers rounded and
+kept inside the dtype's range, categories from the column's own categories).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 __all__ = ["ColumnInfo", "EncodedData", "encode", "decode"]
+
+# Numeric columns whose largest observed magnitude lies outside [2**-32, 2**32]
+# are scaled by a power of two (exact in floating point) so that the samplers'
+# sums of squares neither overflow nor underflow.
+_SAFE_EXPONENT = 32
 
 
 @dataclass
@@ -24,9 +35,12 @@ class ColumnInfo:
     ----------
     name : object
         Column label.
-    storage : {"numeric", "boolean", "categorical", "string"}
+    storage : {"numeric", "boolean", "categorical", "string", "temporal", "passthrough"}
         How the user's column stores its values. ``"string"`` is an object or
-        string column of text labels, treated as categorical.
+        string column of text labels, treated as categorical. ``"temporal"``
+        is a datetime or timedelta column (passed through, never imputed nor
+        used as a predictor); ``"passthrough"`` is a column skmice does not
+        read at all (the cluster column).
     categories : ndarray or None
         The labels behind the codes for boolean, categorical and string
         columns (codes index into it).
@@ -35,7 +49,9 @@ class ColumnInfo:
     integer : bool
         True for integer numeric columns (imputations are rounded).
     dtype : object
-        The user's dtype, restored on output.
+        The user's dtype in fit.
+    exponent : int
+        Numeric columns are held internally as ``value * 2**-exponent``.
     """
 
     name: object
@@ -45,11 +61,12 @@ class ColumnInfo:
     integer: bool = False
     dtype: object = None
     levels: np.ndarray | None = field(default=None)
+    exponent: int = 0
 
     @property
     def kind(self) -> str:
         """The statistical kind: "continuous", "binary" or "categorical"."""
-        if self.storage == "numeric":
+        if self.storage in ("numeric", "temporal", "passthrough"):
             return "continuous"
         return "binary" if len(self.categories) == 2 else "categorical"
 
@@ -57,6 +74,17 @@ class ColumnInfo:
     def n_categories(self) -> int:
         """Number of categories (0 for numeric columns)."""
         return 0 if self.categories is None else len(self.categories)
+
+    @property
+    def imputable(self) -> bool:
+        """Whether skmice can impute this column (temporal and passthrough ones: no)."""
+        return self.storage not in ("temporal", "passthrough")
+
+    def category_index(self) -> pd.Index:
+        """The categories as a pandas Index (keeping their own type), for look-ups."""
+        if isinstance(self.dtype, pd.CategoricalDtype):
+            return self.dtype.categories
+        return pd.Index(self.categories, dtype=object)
 
 
 @dataclass
@@ -74,45 +102,118 @@ def _is_missing(series: pd.Series) -> np.ndarray:
     return series.isna().to_numpy()
 
 
-def _encode_labels(series: pd.Series, name, categories=None) -> tuple[np.ndarray, np.ndarray]:
-    """Codes of a column of labels, with sorted categories unless given."""
+def _codes_against(series: pd.Series, categories: pd.Index, name) -> np.ndarray:
+    """Float codes of ``series`` in ``categories`` (NaN where missing).
+
+    Raises a ValueError naming the column when an observed value is not one
+    of the categories (a category unseen in fit).
+    """
     missing = _is_missing(series)
-    observed = series[~missing]
-    kinds = {type(v) for v in observed.to_numpy(dtype=object)}
-    if kinds and not (kinds <= {str} or kinds <= {bool, np.bool_}):
+    codes = np.full(len(series), np.nan)
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        src = series.cat.codes.to_numpy()
+        if series.cat.categories.equals(categories):
+            codes[~missing] = src[~missing]
+            return codes
+        mapping = categories.get_indexer(series.cat.categories)
+        used = np.unique(src[src >= 0])
+        unknown = used[mapping[used] < 0]
+        if unknown.size:
+            labels = [series.cat.categories[u] for u in unknown]
+            raise ValueError(
+                f"Column {name!r} has categories not seen in fit: {sorted(map(str, labels))}."
+            )
+        codes[~missing] = mapping[src[~missing]]
+        return codes
+    observed = pd.Index(series.to_numpy(dtype=object)[~missing], dtype=object)
+    found = categories.get_indexer(observed) if len(observed) else np.empty(0, np.int64)
+    if (found < 0).any():
+        unknown = pd.unique(observed[found < 0].to_numpy())
+        raise ValueError(
+            f"Column {name!r} has categories not seen in fit: {sorted(map(str, unknown))}."
+        )
+    codes[~missing] = found
+    return codes
+
+
+def _encode_labels(series: pd.Series, name) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of an object or string column of text labels, with sorted categories."""
+    missing = _is_missing(series)
+    observed = series[~missing].to_numpy(dtype=object)
+    kinds = {type(v) for v in observed}
+    if kinds and not kinds <= {str, np.str_}:
         names = ", ".join(sorted(k.__name__ for k in kinds))
         raise TypeError(
             f"Column {name!r} mixes value types ({names}); an object column must hold "
-            "only strings (categories) or only booleans. Convert it to a numeric or a "
-            "categorical dtype first."
+            "only strings (categories), only booleans or only numbers. Convert it to a "
+            "numeric or a categorical dtype first."
         )
-    if categories is None:
-        categories = np.array(sorted(pd.unique(observed.to_numpy(dtype=object))), dtype=object)
-    codes = pd.Categorical(series.to_numpy(dtype=object), categories=categories).codes
-    codes = codes.astype(np.float64)
-    codes[codes < 0] = np.nan
+    categories = np.array(sorted({str(v) for v in observed}), dtype=object)
+    codes = _codes_against(series, pd.Index(categories, dtype=object), name)
     return codes, categories
+
+
+def _is_temporal(dtype) -> bool:
+    return (
+        pd.api.types.is_datetime64_any_dtype(dtype)
+        or pd.api.types.is_timedelta64_dtype(dtype)
+        or isinstance(dtype, pd.PeriodDtype)
+    )
+
+
+def _encode_numeric(series: pd.Series, name, info: ColumnInfo | None):
+    values = series.astype("float64").to_numpy(dtype=np.float64, na_value=np.nan)
+    if np.isinf(values).any():
+        raise ValueError(
+            f"Column {name!r} contains infinite values; replace them by NaN (to impute) "
+            "or by finite values."
+        )
+    if info is not None:
+        if info.storage != "numeric":
+            raise TypeError(
+                f"Column {name!r} was {info.storage} in fit and holds numbers now."
+            )
+        return values, info
+    integer = pd.api.types.is_integer_dtype(series.dtype)
+    return values, ColumnInfo(name, "numeric", None, False, integer, series.dtype)
+
+
+def _object_kind(observed: np.ndarray) -> str:
+    """"boolean", "numeric" or "string" for the observed values of an object column."""
+    if len(observed) and all(isinstance(v, (bool, np.bool_)) for v in observed):
+        return "boolean"
+    if len(observed) and all(
+        isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+        for v in observed
+    ):
+        return "numeric"
+    return "string"
 
 
 def _encode_column(series: pd.Series, name, info: ColumnInfo | None = None):
     """Encode one column; with ``info`` (from fit), reuse its coding."""
     dtype = series.dtype
+    if info is not None and info.storage == "passthrough":
+        return np.zeros(len(series)), info
+    if info is not None and info.storage in ("categorical", "string", "boolean"):
+        codes = _codes_against(series, info.category_index(), name)
+        return codes, info
     if isinstance(dtype, pd.CategoricalDtype):
-        cats = np.asarray(dtype.categories, dtype=object)
-        if info is not None and info.categories is not None:
-            unknown = set(cats) - set(info.categories)
-            present = set(series.dropna().unique())
-            if unknown & present:
-                raise ValueError(
-                    f"Column {name!r} has categories not seen in fit: "
-                    f"{sorted(map(str, unknown & present))}."
-                )
-            codes, _ = _encode_labels(series.astype(object), name, info.categories)
-            return codes, info
         codes = series.cat.codes.to_numpy().astype(np.float64)
         codes[codes < 0] = np.nan
-        new = ColumnInfo(name, "categorical", cats, bool(dtype.ordered), False, dtype)
-        return codes, new
+        cats = np.asarray(dtype.categories, dtype=object)
+        return codes, ColumnInfo(name, "categorical", cats, bool(dtype.ordered), False, dtype)
+    if _is_temporal(dtype):
+        if isinstance(dtype, pd.PeriodDtype):
+            values = series.array.asi8.astype(np.float64)
+        else:
+            values = series.to_numpy(dtype="datetime64[ns]" if dtype.kind == "M" else None)
+            values = values.view(np.int64).astype(np.float64) if values.dtype.kind in "mM" \
+                else np.asarray(values, dtype=np.float64)
+        values[_is_missing(series)] = np.nan
+        return values, info or ColumnInfo(name, "temporal", dtype=dtype)
+    if info is not None and info.storage == "temporal":
+        raise TypeError(f"Column {name!r} was a date or time column in fit; got {dtype} now.")
     if pd.api.types.is_bool_dtype(dtype):
         cats = np.array([False, True], dtype=object)
         missing = _is_missing(series)
@@ -120,61 +221,115 @@ def _encode_column(series: pd.Series, name, info: ColumnInfo | None = None):
         codes[~missing] = series[~missing].to_numpy(dtype=bool).astype(np.float64)
         return codes, info or ColumnInfo(name, "boolean", cats, dtype=dtype)
     if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype):
-        values = series.astype("float64").to_numpy(dtype=np.float64, na_value=np.nan)
-        if np.isinf(values).any():
-            raise ValueError(
-                f"Column {name!r} contains infinite values; replace them by NaN (to impute) "
-                "or by finite values."
-            )
-        if info is not None:
-            return values, info
-        integer = pd.api.types.is_integer_dtype(dtype)
-        return values, ColumnInfo(name, "numeric", None, False, integer, dtype)
+        return _encode_numeric(series, name, info)
     if pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
         missing = _is_missing(series)
         observed = series[~missing].to_numpy(dtype=object)
-        if len(observed) and all(isinstance(v, (bool, np.bool_)) for v in observed):
+        kind = _object_kind(observed)
+        if kind == "boolean":
             codes = np.full(len(series), np.nan)
             codes[~missing] = observed.astype(bool).astype(np.float64)
             cats = np.array([False, True], dtype=object)
             return codes, info or ColumnInfo(name, "boolean", cats, dtype=dtype)
-        if len(observed) and all(
-            isinstance(v, (int, float, np.integer, np.floating))
-            and not isinstance(v, (bool, np.bool_))
-            for v in observed
-        ):
-            codes, num_info = _encode_column(series.astype("float64"), name, info)
+        if kind == "numeric":
+            values = np.full(len(series), np.nan)
+            values[~missing] = observed.astype(np.float64)
+            values, new = _encode_numeric(pd.Series(values), name, info)
             if info is None:  # an object column of numbers: give it back as such
-                num_info = replace(num_info, dtype=dtype)
-            return codes, num_info
+                new = ColumnInfo(name, "numeric", None, False, False, dtype)
+            return values, new
         if info is not None:
-            if info.storage not in ("string", "categorical", "boolean"):
-                raise TypeError(f"Column {name!r} was numeric in fit and holds text now.")
-            unknown = set(observed) - set(info.categories)
-            if unknown:
-                raise ValueError(
-                    f"Column {name!r} has categories not seen in fit: {sorted(map(str, unknown))}."
-                )
-            codes, _ = _encode_labels(series, name, info.categories)
-            return codes, info
+            raise TypeError(f"Column {name!r} was numeric in fit and holds text now.")
         codes, cats = _encode_labels(series, name)
         return codes, ColumnInfo(name, "string", cats, dtype=dtype)
     raise TypeError(
         f"Column {name!r} has dtype {dtype}, which skmice cannot impute: use numeric, "
-        "boolean, categorical or string columns (convert dates to numbers first)."
+        "boolean, categorical, string or (passed through) datetime columns."
     )
 
 
-def encode(X, infos: list | None = None) -> EncodedData:
+def _scale_exponent(values: np.ndarray) -> int:
+    """The power of two that brings a column's largest magnitude near 1 (0 if it is there)."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return 0
+    top = float(np.max(np.abs(finite)))
+    if top == 0.0:
+        return 0
+    exponent = int(np.frexp(top)[1])
+    return exponent if abs(exponent) > _SAFE_EXPONENT else 0
+
+
+def _check_frame_shape(frame: pd.DataFrame) -> list:
+    """The frame's column labels, after the checks on its shape and names."""
+    if frame.ndim != 2:
+        raise ValueError("X must be 2-dimensional.")
+    if isinstance(frame.columns, pd.MultiIndex):
+        raise TypeError(
+            "X has MultiIndex columns; skmice needs one label per column: flatten them first, "
+            "e.g. X.columns = ['_'.join(map(str, c)) for c in X.columns]."
+        )
+    columns = list(frame.columns)
+    if frame.columns.has_duplicates:
+        dup = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+        raise ValueError(f"X has duplicate column names: {dup}.")
+    n = frame.shape[0]
+    if len(columns) == 0:
+        raise ValueError(f"0 feature(s) (shape=({n}, 0)) while a minimum of 1 is required.")
+    if n == 0:
+        raise ValueError(
+            f"0 sample(s) (shape=(0, {len(columns)})) while a minimum of 1 is required."
+        )
+    return columns
+
+
+def _encode_array(arr: np.ndarray, infos, rescale: bool, skip: int | None):
+    """Encode a numeric 2-d array (every column numeric)."""
+    values = arr.astype(np.float64, copy=True)
+    if np.isinf(values).any():
+        col = int(np.where(np.isinf(values).any(axis=0))[0][0])
+        raise ValueError(
+            f"Column {col} contains infinite values; replace them by NaN (to impute) "
+            "or by finite values."
+        )
+    if arr.shape[1] == 0 or arr.shape[0] == 0:
+        raise ValueError(
+            f"Found array with {arr.shape[0]} sample(s) and {arr.shape[1]} feature(s) "
+            f"(shape={arr.shape}) while a minimum of 1 is required."
+        )
+    cols = list(range(arr.shape[1]))
+    if infos is None:
+        infos = [ColumnInfo(c, "numeric", None, False, False, np.dtype("float64"))
+                 for c in cols]
+        if rescale:
+            for j, info in enumerate(infos):
+                info.exponent = 0 if j == skip else _scale_exponent(values[:, j])
+    for j, info in enumerate(infos):
+        if info.exponent:
+            values[:, j] = np.ldexp(values[:, j], -info.exponent)
+    return EncodedData(values, cols, infos, None, False)
+
+
+def encode(X, infos: list | None = None, *, rescale: bool = False,
+           skip: int | None = None) -> EncodedData:
     """Convert user data to the internal float matrix.
 
     Parameters
     ----------
     X : DataFrame or array-like of shape (n_samples, n_features)
-        The data. NaN, None and ``pd.NA`` mark missing entries.
+        The data. NaN, None, ``pd.NA`` and ``NaT`` mark missing entries.
     infos : list of ColumnInfo, optional
         The coding learned in fit; when given, the same coding is used
         (transform).
+    rescale : bool, default=False
+        Hold numeric columns whose largest magnitude lies outside
+        ``[2**-32, 2**32]`` as ``value * 2**-e`` (``e`` the column's binary
+        exponent), so that the samplers work on values near 1; exact in
+        floating point, and undone by :func:`decode`. Ignored with ``infos``
+        (their exponents are used).
+    skip : int, optional
+        Position of a column that is not read at all (the cluster column): it
+        gets zeros and is passed through by :func:`decode`.
 
     Returns
     -------
@@ -196,26 +351,10 @@ def encode(X, infos: list | None = None) -> EncodedData:
         if arr.dtype.kind == "O":
             try:
                 arr = arr.astype(np.float64)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 pass
         if arr.dtype.kind in "biuf":
-            values = arr.astype(np.float64, copy=True)
-            if np.isinf(values).any():
-                col = int(np.where(np.isinf(values).any(axis=0))[0][0])
-                raise ValueError(
-                    f"Column {col} contains infinite values; replace them by NaN (to impute) "
-                    "or by finite values."
-                )
-            if arr.shape[1] == 0 or arr.shape[0] == 0:
-                raise ValueError(
-                    f"Found array with {arr.shape[0]} sample(s) and {arr.shape[1]} feature(s) "
-                    f"(shape={arr.shape}) while a minimum of 1 is required."
-                )
-            cols = list(range(arr.shape[1]))
-            if infos is None:
-                infos = [ColumnInfo(c, "numeric", None, False, False, np.dtype("float64"))
-                         for c in cols]
-            return EncodedData(values, cols, infos, None, False)
+            return _encode_array(arr, infos, rescale, skip)
         if arr.dtype.kind == "c":
             raise ValueError("Complex data not supported: X must be real.")
         if arr.dtype.kind in "OUS":
@@ -223,35 +362,36 @@ def encode(X, infos: list | None = None) -> EncodedData:
         else:
             raise TypeError(f"X has dtype {arr.dtype}; skmice needs numeric data or a DataFrame.")
     frame = X
-    if frame.ndim != 2:
-        raise ValueError("X must be 2-dimensional.")
-    if isinstance(frame.columns, pd.MultiIndex):
-        raise TypeError(
-            "X has MultiIndex columns; skmice needs one label per column: flatten them first, "
-            "e.g. X.columns = ['_'.join(map(str, c)) for c in X.columns]."
-        )
-    columns = list(frame.columns)
-    if len(set(columns)) != len(columns):
-        dup = sorted({str(c) for c in columns if columns.count(c) > 1})
-        raise ValueError(f"X has duplicate column names: {dup}.")
-    n = frame.shape[0]
-    if len(columns) == 0:
-        raise ValueError(
-            f"0 feature(s) (shape=({n}, 0)) while a minimum of 1 is required."
-        )
-    if n == 0:
-        raise ValueError(
-            f"0 sample(s) (shape=(0, {len(columns)})) while a minimum of 1 is required."
-        )
-    values = np.empty((n, len(columns)), dtype=np.float64)
+    columns = _check_frame_shape(frame)
+    values = np.empty((frame.shape[0], len(columns)), dtype=np.float64)
     new_infos = []
     for j, name in enumerate(columns):
-        codes, info = _encode_column(frame.iloc[:, j], name, None if infos is None else infos[j])
+        series = frame.iloc[:, j]
+        if infos is not None:
+            info = infos[j]
+        elif j == skip:
+            info = ColumnInfo(name, "passthrough", dtype=series.dtype)
+        else:
+            info = None
+        codes, info = _encode_column(series, name, info)
+        if infos is None and rescale and info.storage == "numeric":
+            info = _with_exponent(info, _scale_exponent(codes))
+        if info.storage == "numeric" and info.exponent:
+            codes = np.ldexp(codes, -info.exponent)
         values[:, j] = codes
         new_infos.append(info)
     return EncodedData(values, columns, new_infos, frame.index, is_frame)
 
 
+def _with_exponent(info: ColumnInfo, exponent: int) -> ColumnInfo:
+    info = ColumnInfo(**{k: getattr(info, k) for k in info.__dataclass_fields__})
+    info.exponent = exponent
+    return info
+
+
+# --------------------------------------------------------------------------- #
+# Decoding
+# --------------------------------------------------------------------------- #
 def decode(values: np.ndarray, encoded: EncodedData, original=None):
     """Turn the completed float matrix back into the user's container.
 
@@ -262,61 +402,122 @@ def decode(values: np.ndarray, encoded: EncodedData, original=None):
     encoded : EncodedData
         What :func:`encode` returned for the input.
     original : DataFrame, optional
-        The input frame: columns without any imputation are copied from it
-        unchanged (observed values bit for bit).
+        The input frame. Each output column is a copy of its column, with
+        the cells that were missing and are not NaN in ``values`` written in
+        the column's own dtype; observed cells are never touched. Cells still
+        NaN in ``values`` (columns left as they are) stay missing.
 
     Returns
     -------
     DataFrame or ndarray
     """
     if not encoded.is_frame:
-        return values
+        out = np.array(values, dtype=np.float64, order="C")
+        for j, info in enumerate(encoded.infos):
+            if info.exponent:
+                out[:, j] = np.ldexp(out[:, j], info.exponent)
+        return out
+    if original is None:
+        raise ValueError("decode needs the original frame for frame input.")
     out = {}
     for j, info in enumerate(encoded.infos):
-        col = values[:, j]
-        src = None if original is None else original.iloc[:, j]
-        if src is not None and not src.isna().any():
-            out[j] = src.copy()
-            continue
-        out[j] = _decode_column(col, info, encoded.index, src)
-    frame = pd.DataFrame(out, index=encoded.index)
-    frame.columns = encoded.columns
+        out[j] = _decode_column(values[:, j], info, original.iloc[:, j])
+    frame = pd.DataFrame(out, index=original.index)
+    frame.columns = original.columns
     return frame
 
 
-def _decode_column(col: np.ndarray, info: ColumnInfo, index, src) -> pd.Series:
-    if info.storage == "numeric" and info.dtype == object and src is not None:
-        # an object column of numbers: observed entries as they were, imputations as floats
-        out = src.astype(object).copy()
-        missing = _is_missing(src)
-        out[missing] = col[missing]
-        return out
+def _decode_column(col: np.ndarray, info: ColumnInfo, src: pd.Series) -> pd.Series:
+    """``src`` with its imputed cells written from the internal column ``col``."""
+    if info.storage in ("passthrough", "temporal"):
+        return src.copy()
+    fill = _is_missing(src) & ~np.isnan(col)
+    if not fill.any():
+        return src.copy()
+    pos = np.flatnonzero(fill)
+    x = col[pos]
     if info.storage == "numeric":
-        if info.integer:
-            rounded = np.rint(col)
-            dtype = info.dtype
-            try:
-                return pd.Series(rounded, index=index).astype(dtype)
-            except (TypeError, ValueError):
-                return pd.Series(rounded, index=index)
-        series = pd.Series(col, index=index)
-        try:
-            return series.astype(info.dtype)
-        except (TypeError, ValueError):
-            return series
-    codes = col.astype(np.int64)
+        if info.exponent:
+            x = np.ldexp(x, info.exponent)
+        return _write(src, pos, _numeric_for(x, src.dtype, info))
+    codes = x.astype(np.int64)
+    if isinstance(src.dtype, pd.CategoricalDtype):
+        return _write_categorical(src, pos, info.categories[codes])
     labels = info.categories[codes]
-    if info.storage == "categorical":
-        cat = pd.Categorical.from_codes(codes, dtype=info.dtype)
-        return pd.Series(cat, index=index)
     if info.storage == "boolean":
-        series = pd.Series(labels.astype(bool), index=index)
-        try:
-            return series.astype(info.dtype)
-        except (TypeError, ValueError):
-            return series
-    series = pd.Series(labels, index=index, dtype=object)
-    try:
-        return series.astype(info.dtype)
-    except (TypeError, ValueError):
-        return series
+        labels = labels.astype(bool)
+        if isinstance(src.dtype, pd.CategoricalDtype) or src.dtype == object:
+            labels = np.array([bool(v) for v in labels], dtype=object)
+    return _write(src, pos, labels)
+
+
+def _write(src: pd.Series, pos: np.ndarray, vals: np.ndarray) -> pd.Series:
+    """A copy of ``src`` with ``vals`` written at positions ``pos``."""
+    if isinstance(src.dtype, np.dtype):
+        arr = src.to_numpy(copy=True)
+        if arr.dtype.kind == "O":
+            vals = np.asarray(vals, dtype=object)
+    else:
+        arr = src.array.copy()
+    arr[pos] = vals
+    dtype = arr.dtype if isinstance(arr, np.ndarray) else None  # no inference of "str"
+    return pd.Series(arr, index=src.index, name=src.name, dtype=dtype, copy=False)
+
+
+def _write_categorical(src: pd.Series, pos: np.ndarray, labels: np.ndarray) -> pd.Series:
+    """A copy of a categorical ``src`` with ``labels`` written at ``pos``.
+
+    The column keeps its categories and their order; a label the column's
+    dtype lacks (possible in transform, with a narrower dtype than in fit) is
+    appended to its categories.
+    """
+    dtype = src.dtype
+    cats = dtype.categories
+    found = cats.get_indexer(pd.Index(labels, dtype=object))
+    if (found < 0).any():
+        extra = pd.unique(pd.Index(labels, dtype=object)[found < 0].to_numpy())
+        dtype = pd.CategoricalDtype(cats.append(pd.Index(extra, dtype=object)),
+                                    ordered=dtype.ordered)
+        found = dtype.categories.get_indexer(pd.Index(labels, dtype=object))
+    codes = src.cat.codes.to_numpy().astype(np.int64)
+    codes[pos] = found
+    cat = pd.Categorical.from_codes(codes, dtype=dtype)
+    return pd.Series(cat, index=src.index, name=src.name)
+
+
+def _numeric_for(x: np.ndarray, dtype, info: ColumnInfo) -> np.ndarray:
+    """Imputed values in the column's dtype: rounded for integers, inside the range.
+
+    Values outside the dtype's range are clipped to it, with a warning naming
+    the column. For 64-bit integers the largest value (which no float holds
+    exactly) is reached from its nearest float, ``2**63`` or ``2**64``.
+    """
+    numpy_dtype = getattr(dtype, "numpy_dtype", dtype)
+    if not isinstance(numpy_dtype, np.dtype) or numpy_dtype.kind not in "iuf":
+        return np.rint(x) if info.integer else x  # object columns of numbers
+    if numpy_dtype.kind == "f":
+        if info.integer:
+            x = np.rint(x)
+        top = float(np.finfo(numpy_dtype).max)
+        return _clip(x, -top, top, info, dtype).astype(numpy_dtype)
+    limits = np.iinfo(numpy_dtype)
+    x = _clip(np.rint(x), float(limits.min), float(limits.max), info, dtype)
+    top = x >= float(limits.max)  # float(max) rounds up to 2**63 or 2**64 for 64 bits
+    out = np.where(top, 0.0, x).astype(numpy_dtype)
+    out[top] = limits.max
+    return out
+
+
+def _clip(x: np.ndarray, lo: float, hi: float, info: ColumnInfo, dtype) -> np.ndarray:
+    """``x`` clipped to ``[lo, hi]``, warning (naming the column) when it changes anything."""
+    outside = (x < lo) | (x > hi)
+    if outside.any():
+        warnings.warn(
+            f"Column {info.name!r}: {int(outside.sum())} imputed value(s) fell outside the "
+            f"range of its dtype {dtype} and were clipped to [{lo:g}, {hi:g}]. A method for "
+            "its kind of values (e.g. a binary or categorical one) avoids it.",
+            UserWarning,
+            stacklevel=5,
+        )
+        x = np.clip(x, lo, hi)
+    return x

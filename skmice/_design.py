@@ -135,8 +135,9 @@ def make_predictor_matrix(X, cluster=None) -> pd.DataFrame:
     pm = pd.DataFrame(codes, index=cols, columns=cols)
     if cluster is not None:
         _check_names([cluster], cols, "cluster")
-        pm.loc[:, cluster] = -2
-        pm.loc[cluster, :] = 0
+        k = cols.index(cluster)  # by position: a tuple label is not a (row, column) key
+        pm.iloc[:, k] = -2
+        pm.iloc[k, :] = 0
     return pm
 
 
@@ -260,11 +261,15 @@ def cluster_level_columns(X, cluster) -> list:
     ['size']
     """
     frame = _as_frame(X)
-    codes, _ = pd.factorize(frame[cluster])
-    values = encode(frame).values
+    cols = list(frame.columns)
+    _check_names([cluster], cols, "cluster")
+    k = cols.index(cluster)
+    codes, _ = pd.factorize(frame.iloc[:, k])
+    enc = encode(frame, skip=k)
+    values = enc.values
     out = []
     for j, name in enumerate(frame.columns):
-        if name == cluster:
+        if j == k or not enc.infos[j].imputable:
             continue
         if _is_cluster_constant(values[:, j], codes):
             out.append(name)
@@ -334,15 +339,17 @@ def make_methods(X, cluster=None, include_complete: bool = False) -> dict:
     {'y': 'pmm', 'b': 'logreg', 'c': '', 'x': ''}
     """
     frame = _as_frame(X)
-    enc = encode(frame)
-    cols = enc.columns
+    cols = list(frame.columns)
+    skip = None
     if cluster is not None:
         _check_names([cluster], cols, "cluster")
+        skip = cols.index(cluster)
         cl_level = set(cluster_level_columns(frame, cluster))
+    enc = encode(frame, skip=skip)
     missing = np.isnan(enc.values).any(axis=0)
     out = {}
     for j, (name, info) in enumerate(zip(cols, enc.infos)):
-        if name == cluster or not (missing[j] or include_complete):
+        if j == skip or not info.imputable or not (missing[j] or include_complete):
             out[name] = ""
             continue
         if cluster is None:
@@ -421,8 +428,12 @@ def validate_predictor_matrix(predictor_matrix, columns, cluster=None) -> pd.Dat
         num = raw.astype(np.float64)
     except (TypeError, ValueError):
         raise ValueError("predictor_matrix must hold integer codes.") from None
-    if np.isnan(num).any() or not np.all(num == np.round(num)):
-        raise ValueError("predictor_matrix must hold integer codes (no NaN, no fractions).")
+    if not np.isfinite(num).all() or not np.all(num == np.round(num)):
+        i, j = np.argwhere(~np.isfinite(num) | (num != np.round(num)))[0]
+        raise ValueError(
+            f"predictor_matrix must hold integer codes, got {raw[i, j]} (target "
+            f"{cols[i]!r}, predictor {cols[j]!r}); allowed codes are {PREDICTOR_CODES}."
+        )
     num = num.astype(np.int64)
     bad = ~np.isin(num, PREDICTOR_CODES)
     if bad.any():

@@ -27,6 +27,7 @@ from ._design import (
     remove_lindep,
     validate_predictor_matrix,
 )
+from ._errors import NumericalError
 from ._random import as_seed_sequence
 from .methods import ConditionalMethod, Design, EstimatorMethod, get_method
 
@@ -284,15 +285,27 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
                 "every row needs a cluster id."
             )
         if fit:
-            codes, uniques = pd.factorize(series, sort=True)
+            try:
+                codes, uniques = pd.factorize(series, sort=True)
+            except TypeError:  # labels of mixed types: first-seen order
+                codes, uniques = pd.factorize(series, sort=False)
             self._cluster_values_ = pd.Index(uniques)
             return codes.astype(np.int64), len(uniques)
         known = self._cluster_values_
+        was, now = _label_kind(known), _label_kind(pd.unique(series))
+        if {was, now} == {"numbers", "text"}:
+            raise TypeError(
+                f"The cluster column {self.cluster!r} held {was} in fit and holds {now} now: "
+                "every cluster would be new. Give its ids the type they had in fit."
+            )
         codes = known.get_indexer(series)
         new = codes < 0
         n_groups = len(known)
         if new.any():
-            new_codes, new_uniques = pd.factorize(series[new], sort=True)
+            try:
+                new_codes, new_uniques = pd.factorize(series[new], sort=True)
+            except TypeError:
+                new_codes, new_uniques = pd.factorize(series[new], sort=False)
             codes[new] = n_groups + new_codes
             n_groups += len(new_uniques)
         return codes.astype(np.int64), n_groups
@@ -326,10 +339,12 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         def defaults():
             return make_methods(frame, cluster=cluster_name, include_complete=True)
 
+        explicit = set()  # columns the user asked to leave as they are
         if spec is None:
             chosen = defaults()
         elif isinstance(spec, str):
-            chosen = {c: (spec if missing_any[j] and c != cluster_name else "")
+            chosen = {c: (spec if missing_any[j] and c != cluster_name
+                          and enc.infos[j].imputable else "")
                       for j, c in enumerate(columns)}
         elif isinstance(spec, dict):
             unknown = [k for k in spec if k not in columns]
@@ -341,6 +356,7 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
             needed = [c for j, c in enumerate(columns) if missing_any[j] and c not in spec]
             default = defaults() if needed else {}
             chosen = {c: spec.get(c, default.get(c, "")) for c in columns}
+            explicit = {c for c in spec if spec[c] is None or spec[c] == ""}
         else:
             raise TypeError(
                 f"methods must be None, a method name or a dict, got {type(spec).__name__}."
@@ -350,6 +366,12 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
             m, label = self._resolve_one_method(chosen[c], c)
             if m is not None and j == self._cluster_index:
                 raise ValueError(f"The cluster column {c!r} cannot have an imputation method.")
+            if m is not None and not enc.infos[j].imputable:
+                raise TypeError(
+                    f"Column {c!r} has dtype {enc.infos[j].dtype}: skmice passes date and time "
+                    f"columns through and cannot impute them (method {label!r}). Convert it "
+                    "to numbers to impute it or to use it as a predictor."
+                )
             two_level = getattr(m, "needs_groups", False) or getattr(m, "cluster_level", False)
             if m is not None and two_level and self._cluster_index is None:
                 raise ValueError(
@@ -357,7 +379,69 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
                     "cluster column: set cluster=."
                 )
             methods[c], names[c] = m, label
+        self._left_as_is = {c for j, c in enumerate(columns)
+                            if j != self._cluster_index
+                            and (c in explicit or not enc.infos[j].imputable)}
         return methods, names
+
+    def _unused_predictors(self, pm_values, columns, infos, methods, n_missing) -> list:
+        """Zero the predictor columns that cannot be used; return the log of it.
+
+        Incomplete columns without a method (left as they are) and date or
+        time columns (passed through) are not predictors of any target. Each
+        is logged; an incomplete column left as it is is logged as such too.
+        """
+        log = []
+        for j, c in enumerate(columns):
+            if methods[c] is not None or j == self._cluster_index:
+                continue
+            temporal = not infos[j].imputable
+            if n_missing[j] > 0:
+                log.append(dict(iteration=0, variable=c, event="not imputed",
+                                detail=f"no method: {int(n_missing[j])} missing values left "
+                                       "missing"))
+                if temporal:
+                    warnings.warn(
+                        f"Column {c!r} ({infos[j].dtype}) has {int(n_missing[j])} missing "
+                        "values: skmice passes date and time columns through, so they stay "
+                        "missing.", UserWarning, stacklevel=4)
+            elif not temporal:
+                continue
+            users = [columns[t] for t in np.flatnonzero(pm_values[:, j] != 0)
+                     if methods[columns[t]] is not None]
+            if users:
+                pm_values[:, j] = 0
+                why = ("a date or time column (passed through)" if temporal
+                       else "incomplete without a method")
+                log.append(dict(iteration=0, variable=c, event="not used as predictor",
+                                detail=f"{why}; was a predictor of {users}"))
+        return log
+
+    def _check_unimputed(self, todo, columns) -> list:
+        """The incomplete columns of new data to impute, after checking the others.
+
+        Columns left as they are in fit (method ``""`` given, or date and
+        time columns) keep their missing values, unless a fitted model uses
+        them as a predictor; any other incomplete column needs a fitted method.
+        """
+        lacking = [columns[j] for j in todo if self.methods_.get(columns[j]) is None
+                   and j != self._cluster_index]
+        unknown = [c for c in lacking if c not in self._left_as_is]
+        if unknown:
+            raise ValueError(
+                f"Columns {unknown} have missing values in X but no imputation method was "
+                "fitted for them (give them a method in fit)."
+            )
+        pm = self.predictor_matrix_
+        for c in lacking:
+            users = [t for t in pm.index[pm[c].to_numpy() != 0] if self.methods_.get(t)]
+            if users:
+                raise ValueError(
+                    f"Column {c!r} has missing values in X and no imputation method (left as "
+                    f"it is), but the fitted models of {users} use it as a predictor: give it "
+                    "a method in fit, or leave it out of their predictors."
+                )
+        return [j for j in todo if self.methods_.get(columns[j]) is not None]
 
     def _target_coding(self, method, info, y_obs, name, label):
         kinds = method.supported_kinds
@@ -369,7 +453,8 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
                 if len(levels) == 1:
                     levels = np.repeat(levels, 2)
                 return _TargetCoding("binary", levels, 2)
-            if "categorical" in kinds and np.all(levels == np.round(levels)):
+            units = np.ldexp(levels, info.exponent)
+            if "categorical" in kinds and np.all(units == np.round(units)):
                 return _TargetCoding("categorical", levels, len(levels))
             raise ValueError(
                 f"Method {label!r} cannot impute column {name!r}: the column is continuous "
@@ -446,7 +531,8 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
 
     def _fit_transform(self, X):
         self._validate_params()
-        enc = encode(X)
+        self._cluster_index = self._resolve_cluster(*_column_labels(X))
+        enc = encode(X, rescale=True, skip=self._cluster_index)
         values = enc.values  # a fresh array: X is never modified
         columns = enc.columns
         self._infos = enc.infos
@@ -457,18 +543,17 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
             del self.feature_names_in_
         if values.shape[0] == 0:
             raise ValueError("X has no rows.")
-        self._cluster_index = self._resolve_cluster(columns, enc.is_frame)
         seeds = as_seed_sequence(self.random_state).spawn(2)
         rng = np.random.default_rng(seeds[0])
         self._transform_seed = seeds[1]
 
         groups, n_groups = None, 0
         if self._cluster_index is not None:
-            raw = X.iloc[:, self._cluster_index] if enc.is_frame else values[:, self._cluster_index]
-            groups, n_groups = self._cluster_codes(raw, fit=True)
+            groups, n_groups = self._cluster_codes(_raw_column(X, self._cluster_index), fit=True)
         mask = np.isnan(values)
         n_missing = mask.sum(axis=0)
-        all_missing = [c for j, c in enumerate(columns) if n_missing[j] == len(values)]
+        all_missing = [c for j, c in enumerate(columns)
+                       if n_missing[j] == len(values) and enc.infos[j].imputable]
         if all_missing:
             raise ValueError(
                 f"Columns {all_missing} are entirely missing: nothing to impute them from. "
@@ -486,16 +571,7 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
             pm_values[:, self._cluster_index] = np.where(
                 pm_values[:, self._cluster_index] != 0, -2, 0
             )
-        log = []
-        # incomplete predictors without a method cannot be used
-        unimputed = [j for j, c in enumerate(columns) if n_missing[j] > 0 and methods[c] is None]
-        for j in unimputed:
-            users = np.flatnonzero(pm_values[:, j] != 0)
-            users = [columns[t] for t in users if methods[columns[t]] is not None]
-            if users:
-                pm_values[:, j] = 0
-                log.append(dict(iteration=0, variable=columns[j], event="not used as predictor",
-                                detail=f"incomplete without a method; was a predictor of {users}"))
+        log = self._unused_predictors(pm_values, columns, enc.infos, methods, n_missing)
         self.predictor_matrix_ = pd.DataFrame(pm_values, index=pm.index, columns=pm.columns)
         self._builder = DesignBuilder(enc.infos, pm_values, self._cluster_index)
         self.methods_ = methods
@@ -508,6 +584,7 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
                 self._codings[j] = self._target_coding(
                     methods[c], enc.infos[j], obs_vals, c, names[c]
                 )
+
         incomplete = {c for j, c in enumerate(columns) if n_missing[j] > 0 and methods[c]}
         frac = {c: n_missing[j] / len(values) for j, c in enumerate(columns)}
         self.visit_sequence_ = self._resolve_visit_sequence(columns, incomplete, frac)
@@ -522,7 +599,9 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
             for c in self.visit_sequence_:
                 j = col_pos[c]
                 draws = self._visit(values, rows, j, groups, n_groups, rng, log, it)
-                trace.append((it, c, float(np.mean(draws)), float(np.std(draws, ddof=1))
+                e = enc.infos[j].exponent  # the trace is in the data's units
+                trace.append((it, c, float(np.ldexp(np.mean(draws), e)),
+                              float(np.ldexp(np.std(draws, ddof=1), e))
                               if len(draws) > 1 else np.nan))
             if self.verbose:
                 print(f"[skmice] iteration {it}/{self.max_iter} done", file=sys.stderr)
@@ -674,14 +753,14 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
     def _fit_method(method, design, y, rng, name):
         try:
             method.fit(design, y, rng)
-        except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
-            raise type(exc)(f"Imputing column {name!r} failed: {exc}") from exc
+        except (ValueError, np.linalg.LinAlgError, ArithmeticError) as exc:
+            raise _failure(exc, name) from exc
 
     def _sample_method(self, method, design, rng, name, coding, observed=None):
         try:
             draws = method.sample(design, rng, observed=observed)
-        except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
-            raise type(exc)(f"Imputing column {name!r} failed: {exc}") from exc
+        except (ValueError, np.linalg.LinAlgError, ArithmeticError) as exc:
+            raise _failure(exc, name) from exc
         draws = np.asarray(draws, dtype=np.float64).reshape(-1)
         if draws.shape[0] != design.n_rows:
             raise ValueError(
@@ -694,7 +773,7 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
             if design.groups is not None and self._cluster_index is not None:
                 where = " in clusters " + self._some_clusters(
                     np.unique(np.asarray(design.groups)[bad]))
-            raise FloatingPointError(
+            raise NumericalError(
                 f"Method {type(method).__name__} produced {int(bad.sum())} non-finite "
                 f"imputations for column {name!r}{where}. Check the column's scale and its "
                 "predictors there (constant, collinear or extreme values)."
@@ -771,25 +850,17 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         if positional:  # fitted on named columns: read the array's columns by position
             X = pd.DataFrame(X, columns=self.feature_names_in_)
             is_frame = True
-        enc = encode(_known_cluster_labels(X, self._cluster_index, self._infos)
-                     if is_frame else X, infos=self._infos)
+        enc = encode(X, infos=self._infos)
         values = enc.values
         groups, n_groups = None, 0
         if self._cluster_index is not None:
-            raw = X.iloc[:, self._cluster_index] if is_frame else values[:, self._cluster_index]
-            groups, n_groups = self._cluster_codes(raw, fit=False)
+            groups, n_groups = self._cluster_codes(_raw_column(X, self._cluster_index), fit=False)
         mask = np.isnan(values)
         if not mask.any():
             return _as_input(decode(values, enc, X if is_frame else None), positional)
         columns = enc.columns
         todo = [j for j in range(len(columns)) if mask[:, j].any()]
-        lacking = [columns[j] for j in todo if self.methods_.get(columns[j]) is None
-                   and j != self._cluster_index]
-        if lacking:
-            raise ValueError(
-                f"Columns {lacking} have missing values in X but no imputation method was "
-                "fitted for them (give them a method in fit)."
-            )
+        todo = self._check_unimputed(todo, columns)
         rng = np.random.default_rng(
             np.random.SeedSequence(self._transform_seed.entropy,
                                    spawn_key=self._transform_seed.spawn_key)
@@ -822,25 +893,47 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         values[mis_idx, j] = coding.from_codes(draws)
 
 
-def _known_cluster_labels(X: pd.DataFrame, index, infos) -> pd.DataFrame:
-    """X with its (text or categorical) cluster labels replaced by one seen in fit.
+def _column_labels(X) -> tuple[list, bool]:
+    """The column labels of X (positions for arrays) and whether X is a DataFrame."""
+    if isinstance(X, pd.DataFrame):
+        return list(X.columns), True
+    shape = getattr(X, "shape", None)
+    if shape is None or not isinstance(X, np.ndarray):
+        shape = np.asarray(X).shape
+    return list(range(shape[1] if len(shape) == 2 else 0)), False
 
-    Only the raw labels of the cluster column matter (they give the cluster
-    codes, new clusters included); the column is never imputed nor used as a
-    predictor, so labels unseen in fit must not fail its encoding. The output
-    takes the cluster column from the original X.
+
+def _label_kind(labels) -> str:
+    """"numbers", "text" or "other": what a column of cluster ids holds."""
+    labels = pd.Index(labels)
+    if pd.api.types.is_numeric_dtype(labels.dtype) and not pd.api.types.is_bool_dtype(
+        labels.dtype
+    ):
+        return "numbers"
+    if len(labels) and all(isinstance(v, str) for v in labels):
+        return "text"
+    return "other"
+
+
+def _raw_column(X, j: int):
+    """Column j of X as the user gave it (the cluster ids, before any encoding)."""
+    if isinstance(X, pd.DataFrame):
+        return X.iloc[:, j]
+    return np.asarray(X)[:, j]
+
+
+def _failure(exc: Exception, name) -> Exception:
+    """A numerical or data error of a method, as an error naming the column.
+
+    Errors of value (ValueError, LinAlgError) keep their type; arithmetic
+    ones (overflow, division by zero, non-finite draws) become a
+    :class:`~skmice._errors.NumericalError`, which is both a ValueError and a
+    FloatingPointError.
     """
-    info = None if index is None else infos[index]
-    if info is None or info.categories is None or len(info.categories) == 0:
-        return X
-    n = X.shape[0]
-    if info.storage == "categorical":
-        filler = pd.Categorical.from_codes(np.zeros(n, dtype=np.int64), dtype=info.dtype)
-    else:
-        filler = np.repeat(np.asarray(info.categories[:1], dtype=object), n)
-    X = X.copy(deep=False)
-    X.isetitem(index, pd.Series(filler, index=X.index))
-    return X
+    message = f"Imputing column {name!r} failed: {exc}"
+    if isinstance(exc, ArithmeticError) and not isinstance(exc, ValueError):
+        return NumericalError(message)
+    return type(exc)(message)
 
 
 def _as_input(completed, positional: bool):

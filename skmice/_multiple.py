@@ -20,6 +20,23 @@ from ._random import spawn_seeds
 __all__ = ["MultiplyImputedData", "multiple_impute"]
 
 
+def _own_copy(data):
+    """A copy of a dataset that its receiver may change freely.
+
+    With pandas' copy-on-write (always on from pandas 3.0) a shallow copy is
+    enough and costs nothing until one side writes; otherwise the data are
+    copied.
+    """
+    if isinstance(data, (pd.DataFrame, pd.Series)):
+        return data.copy(deep=not _COPY_ON_WRITE)
+    return np.array(data, copy=True)
+
+
+_COPY_ON_WRITE = int(pd.__version__.split(".")[0]) >= 3 or bool(
+    getattr(getattr(pd.options, "mode", None), "copy_on_write", False) is True
+)
+
+
 def _check_n(value, name):
     if not isinstance(value, numbers.Integral) or isinstance(value, bool):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}.")
@@ -133,6 +150,20 @@ class MultiplyImputedData:
     ----------
     n_imputations : int
         m.
+    data : DataFrame or ndarray
+        A copy of the incomplete data, taken at construction: later changes
+        to the caller's frame do not reach it.
+    imputations : list of DataFrame or ndarray
+        The stored completed datasets. Read them through :meth:`complete`,
+        iteration, :meth:`long` or :meth:`analyze`, which hand out copies.
+
+    Notes
+    -----
+    Every dataset handed out (``complete``, iteration, ``long``, the argument
+    of each ``analyze`` call) is the receiver's own copy: an analysis that
+    recodes a column changes nothing for the next one. Under pandas'
+    copy-on-write (pandas >= 3.0) these copies are shallow and cost nothing
+    until written to; with older pandas each costs one copy of the data.
 
     Examples
     --------
@@ -147,8 +178,8 @@ class MultiplyImputedData:
     def __init__(self, data, imputations: list, imputers: list | None = None):
         if len(imputations) == 0:
             raise ValueError("imputations must hold at least one completed dataset.")
-        self.data = data
-        self.imputations = list(imputations)
+        self.data = _own_copy(data)
+        self.imputations = [_own_copy(d) for d in imputations]
         self.imputers = list(imputers) if imputers is not None else []
 
     @property
@@ -160,7 +191,7 @@ class MultiplyImputedData:
         return len(self.imputations)
 
     def __iter__(self):
-        return iter(self.imputations)
+        return (_own_copy(d) for d in self.imputations)
 
     def __repr__(self) -> str:
         shape = np.shape(self.data)
@@ -180,12 +211,13 @@ class MultiplyImputedData:
         Returns
         -------
         DataFrame or ndarray
+            The caller's own copy: changing it changes nothing stored.
         """
         if not isinstance(i, numbers.Integral) or not 0 <= i <= self.n_imputations:
             raise ValueError(f"i must be an int in [0, {self.n_imputations}], got {i!r}.")
         if i == 0:
-            return self.data.copy()
-        return self.imputations[i - 1]
+            return _own_copy(self.data)
+        return _own_copy(self.imputations[i - 1])
 
     def long(self, include: bool = False) -> pd.DataFrame:
         """All completed datasets stacked, as R's ``complete(imp, "long")``.
@@ -218,7 +250,7 @@ class MultiplyImputedData:
         Parameters
         ----------
         fn : callable
-            Takes one completed dataset and returns a fitted model
+            Takes one completed dataset (its own copy) and returns a fitted model
             (statsmodels results, a scikit-learn estimator, or a
             ``(params, cov)`` pair).
 
@@ -231,7 +263,7 @@ class MultiplyImputedData:
 
         if not callable(fn):
             raise TypeError("fn must be callable: it receives one completed dataset.")
-        return MultipleAnalyses([fn(d) for d in self.imputations])
+        return MultipleAnalyses([fn(d) for d in self])
 
     @property
     def trace_(self) -> pd.DataFrame:

@@ -102,7 +102,9 @@ def test_cluster_name_with_an_array(X):
 
 def test_cluster_ids_change_type_at_transform(X):
     fitted = imputer().fit(X)
-    with raises(TypeError, "Column 'g' was numeric in fit and holds text now."):
+    msg = ("The cluster column 'g' held numbers in fit and holds text now: every cluster "
+           "would be new. Give its ids the type they had in fit.")
+    with raises(TypeError, msg):
         fitted.transform(X.assign(g="school" + X["g"].astype(str)))
 
 
@@ -130,8 +132,8 @@ def test_mixed_types_in_one_column(X):
     X.loc[2, "x"] = "abc"
     msg = (
         "Column 'x' mixes value types (float, str); an object column must hold only "
-        "strings (categories) or only booleans. Convert it to a numeric or a categorical "
-        "dtype first."
+        "strings (categories), only booleans or only numbers. Convert it to a numeric or a "
+        "categorical dtype first."
     )
     with raises(TypeError, msg):
         imputer().fit(X)
@@ -166,14 +168,36 @@ def test_all_missing_column(X):
         imputer().fit(X)
 
 
-def test_datetime_column(X):
+def test_datetime_column_passes_through(X):
+    X["when"] = pd.Timestamp("2020-01-01") + pd.to_timedelta(np.arange(len(X)), "h")
+    X["lag"] = pd.to_timedelta(np.arange(len(X)), "s")
+    fitted = imputer()
+    out = fitted.fit_transform(X)
+    pd.testing.assert_series_equal(out["when"], X["when"])
+    pd.testing.assert_series_equal(out["lag"], X["lag"])
+    assert (fitted.predictor_matrix_[["when", "lag"]] == 0).all().all()
+    assert "when" in set(fitted.log_.loc[fitted.log_["event"] == "not used as predictor",
+                                         "variable"])
+
+
+def test_datetime_column_with_a_method(X):
     X["when"] = pd.Timestamp("2020-01-01")
     msg = (
-        "Column 'when' has dtype datetime64[us], which skmice cannot impute: use numeric, "
-        "boolean, categorical or string columns (convert dates to numbers first)."
+        f"Column 'when' has dtype {X['when'].dtype}: skmice passes date and time columns "
+        "through and cannot impute them (method 'pmm'). Convert it to numbers to impute it or "
+        "to use it as a predictor."
     )
-    with raises(TypeError, msg.replace("[us]", f"[{np.datetime_data(X['when'].dtype)[0]}]")):
-        imputer().fit(X)
+    with raises(TypeError, msg):
+        imputer(methods={"when": "pmm"}).fit(X)
+
+
+def test_incomplete_datetime_column_warns_and_stays_missing(X):
+    X["when"] = pd.Timestamp("2020-01-01")
+    X.loc[[3, 7], "when"] = pd.NaT
+    with pytest.warns(UserWarning, match="'when'.*2 missing values.*stay missing"):
+        out = imputer().fit_transform(X)
+    assert out["when"].isna().sum() == 2
+    assert out.drop(columns="when").notna().all().all()
 
 
 def test_series_input(X):
@@ -310,10 +334,13 @@ def test_predictor_matrix_with_an_unknown_code(X):
         imputer(predictor_matrix=P).fit(X)
 
 
-def test_predictor_matrix_with_fractions(X):
+@pytest.mark.parametrize("code", [0.5, np.nan, np.inf, -np.inf])
+def test_predictor_matrix_with_fractions(X, code):
     P = make_predictor_matrix(X, cluster="g").astype(float)
-    P.loc["y", "x"] = 0.5
-    with raises(ValueError, "predictor_matrix must hold integer codes (no NaN, no fractions)."):
+    P.loc["y", "x"] = code
+    msg = (f"predictor_matrix must hold integer codes, got {code} (target 'y', predictor 'x'); "
+           "allowed codes are (-4, -3, -2, 0, 1, 2, 3, 4).")
+    with raises(ValueError, msg):
         imputer(predictor_matrix=P).fit(X)
 
 
