@@ -143,8 +143,9 @@ def _encode_labels(series: pd.Series, name) -> tuple[np.ndarray, np.ndarray]:
     kinds = {type(v) for v in observed}
     if kinds and not kinds <= {str, np.str_}:
         names = ", ".join(sorted(k.__name__ for k in kinds))
+        what = f"mixes value types ({names})" if len(kinds) > 1 else f"holds {names} values"
         raise TypeError(
-            f"Column {name!r} mixes value types ({names}); an object column must hold "
+            f"Column {name!r} {what}; an object column must hold "
             "only strings (categories), only booleans or only numbers. Convert it to a "
             "numeric or a categorical dtype first."
         )
@@ -178,11 +179,24 @@ def _encode_numeric(series: pd.Series, name, info: ColumnInfo | None):
     return values, ColumnInfo(name, "numeric", None, False, integer, series.dtype)
 
 
+def _encode_numeric_objects(series: pd.Series, name, info: ColumnInfo):
+    """An object column of a column that was numeric in fit (its numbers as floats)."""
+    missing = _is_missing(series)
+    observed = series[~missing].to_numpy(dtype=object)
+    if _object_kind(observed) not in ("numeric", "empty"):
+        raise TypeError(f"Column {name!r} was numeric in fit and holds text now.")
+    values = np.full(len(series), np.nan)
+    values[~missing] = observed.astype(np.float64)
+    return _encode_numeric(pd.Series(values), name, info)
+
+
 def _object_kind(observed: np.ndarray) -> str:
-    """"boolean", "numeric" or "string" for the observed values of an object column."""
-    if len(observed) and all(isinstance(v, (bool, np.bool_)) for v in observed):
+    """"boolean", "numeric", "string" or "empty" for the observed values of an object column."""
+    if len(observed) == 0:
+        return "empty"
+    if all(isinstance(v, (bool, np.bool_)) for v in observed):
         return "boolean"
-    if len(observed) and all(
+    if all(
         isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
         for v in observed
     ):
@@ -198,6 +212,10 @@ def _encode_column(series: pd.Series, name, info: ColumnInfo | None = None):
     if info is not None and info.storage in ("categorical", "string", "boolean"):
         codes = _codes_against(series, info.category_index(), name)
         return codes, info
+    if info is not None and info.storage == "numeric" and (
+        pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype)
+    ):
+        return _encode_numeric_objects(series, name, info)
     if isinstance(dtype, pd.CategoricalDtype):
         codes = series.cat.codes.to_numpy().astype(np.float64)
         codes[codes < 0] = np.nan
@@ -236,7 +254,8 @@ def _encode_column(series: pd.Series, name, info: ColumnInfo | None = None):
             values[~missing] = observed.astype(np.float64)
             values, new = _encode_numeric(pd.Series(values), name, info)
             if info is None:  # an object column of numbers: give it back as such
-                new = ColumnInfo(name, "numeric", None, False, False, dtype)
+                integer = all(isinstance(v, (int, np.integer)) for v in observed)
+                new = ColumnInfo(name, "numeric", None, False, integer, dtype)
             return values, new
         if info is not None:
             raise TypeError(f"Column {name!r} was numeric in fit and holds text now.")
@@ -459,7 +478,18 @@ def _write(src: pd.Series, pos: np.ndarray, vals: np.ndarray) -> pd.Series:
             vals = np.asarray(vals, dtype=object)
     else:
         arr = src.array.copy()
-    arr[pos] = vals
+    try:
+        arr[pos] = vals
+    except (TypeError, ValueError):  # arrays without item assignment (sparse): rebuild
+        dense = src.to_numpy(dtype=object, copy=True)
+        dense[pos] = vals
+        try:
+            arr = pd.array(dense, dtype=src.dtype)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"Column {src.name!r}: the imputations cannot be stored in its dtype "
+                f"{src.dtype} ({exc}); convert the column to a numpy or nullable dtype."
+            ) from None
     dtype = arr.dtype if isinstance(arr, np.ndarray) else None  # no inference of "str"
     return pd.Series(arr, index=src.index, name=src.name, dtype=dtype, copy=False)
 
@@ -494,7 +524,9 @@ def _numeric_for(x: np.ndarray, dtype, info: ColumnInfo) -> np.ndarray:
     """
     numpy_dtype = getattr(dtype, "numpy_dtype", dtype)
     if not isinstance(numpy_dtype, np.dtype) or numpy_dtype.kind not in "iuf":
-        return np.rint(x) if info.integer else x  # object columns of numbers
+        if info.integer:  # an object column of integers: Python ints, exact
+            return np.array([int(v) for v in np.rint(x)], dtype=object)
+        return x  # object columns of numbers
     if numpy_dtype.kind == "f":
         if info.integer:
             x = np.rint(x)

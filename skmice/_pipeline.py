@@ -510,6 +510,15 @@ class MultipleImputationPipeline(MetaEstimatorMixin, BaseEstimator):
     def _check_X(self, X, reset):
         """Feature count and names (set in fit, checked after); no conversion of frames."""
         is_frame = isinstance(X, pd.DataFrame)
+        if is_frame:
+            kinds = {type(c).__name__ for c in X.columns}
+            if len(kinds) > 1 and "str" in kinds:
+                raise TypeError(
+                    "X's column names mix strings and other types "
+                    f"({', '.join(sorted(kinds))}: {list(X.columns)}); "
+                    "MultipleImputationPipeline needs all of them strings (for the feature "
+                    "names of its estimators) or none: e.g. X.columns = X.columns.astype(str)."
+                )
         return validate_data(
             self,
             X,
@@ -688,8 +697,18 @@ class MultipleImputationPipeline(MetaEstimatorMixin, BaseEstimator):
 
     def _pool(self, stack):
         if self.pool_predictions == "median":
-            return np.median(stack, axis=0)
-        return stack.mean(axis=0)
+            out = np.median(stack, axis=0)
+        else:
+            out = stack.mean(axis=0)
+        if np.issubdtype(np.asarray(out).dtype, np.floating):
+            # near the largest float the sum overflows: average the scaled values there
+            bad = ~np.isfinite(out) & np.isfinite(stack).all(axis=0)
+            if bad.any():
+                halves = np.median(stack / 2, axis=0) if self.pool_predictions == "median" \
+                    else (stack / stack.shape[0]).sum(axis=0)
+                scale = 2.0 if self.pool_predictions == "median" else 1.0
+                out = np.where(bad, halves * scale, out)
+        return out
 
     def _pooled_proba(self, X):
         proba = self._pool(self.predict_all(X, "predict_proba"))

@@ -521,3 +521,52 @@ def test_single_level_pmm_dilutes_the_icc():
     imputer = MultilevelIterativeImputer(methods={"y": "pmm"}, predictor_matrix=pm, max_iter=10)
     icc, total, _ = _pooled_icc(X, imputer)
     assert icc < 0.5 - 4 * np.sqrt(total), (icc, np.sqrt(total))
+
+
+# --------------------------------------------------------------------------- #
+# 2l.pmm keeps the variance components of 2l.pan
+# --------------------------------------------------------------------------- #
+def _random_slope_frame(seed=1, n_clusters=100, size=20):
+    """Pupils in schools: a random intercept and a random slope of a binary sex,
+    popular missing more often for boys (as in the popularity data)."""
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(n_clusters), size)
+    sex = (rng.random(g.size) < 0.5).astype(float)
+    u = rng.multivariate_normal([0, 0], [[0.412, 0.023], [0.023, 0.226]], n_clusters)[g]
+    y = 3.3 + 1.33 * sex + u[:, 0] + u[:, 1] * sex + rng.normal(0, np.sqrt(0.392), g.size)
+    data = pd.DataFrame({"g": g, "y": y, "sex": sex})
+    data.loc[rng.random(g.size) < np.where(sex == 0, 0.5, 0.33), "y"] = np.nan
+    return data
+
+
+def _components(frames):
+    """var(intercept), var(slope), residual of y ~ sex + (1 + sex | g), per dataset."""
+    smf = pytest.importorskip("statsmodels.formula.api")
+    out = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for d in frames:
+            fit = smf.mixedlm("y ~ sex", d, groups=d["g"], re_formula="~sex").fit(reml=True)
+            cov = fit.cov_re.to_numpy()
+            out.append([cov[0, 0], cov[1, 1], fit.scale])
+    return np.array(out)
+
+
+def test_pmm_variance_components_agree_with_pan():
+    # Own-cluster donors share a row's predicted mean exactly here (a binary slope
+    # variable): copying them inflated var(slope) by half and shrank the residual
+    # (about 6 and 9 Monte Carlo SEs from 2l.pan). Both methods estimate the same
+    # thing, so they must agree within Monte Carlo error.
+    data = _random_slope_frame()
+    pm = _pm(data.columns, {"y": {"g": -2, "sex": 2}})
+    m = 8
+    comps = {}
+    for method in ("2l.pan", "2l.pmm"):
+        imp = MultilevelIterativeImputer(methods={"y": method}, predictor_matrix=pm,
+                                         cluster="g", max_iter=10)
+        comps[method] = _components(multiple_impute(data, imp, n_imputations=m,
+                                                    random_state=0))
+    pan, pmm = comps["2l.pan"], comps["2l.pmm"]
+    mc_se = np.sqrt(pan.var(axis=0, ddof=1) / m + pmm.var(axis=0, ddof=1) / m)
+    z = (pmm.mean(axis=0) - pan.mean(axis=0)) / mc_se
+    assert np.all(np.abs(z) < 3.5), z

@@ -48,6 +48,7 @@ from .._grouped import (
     draw_mvn_precision,
 )
 from ._base import ConditionalMethod, Design, register_method
+from ._donors import match_clustered_donors
 
 __all__ = ["TwoLevelHeteroscedastic", "TwoLevelNormal", "TwoLevelPMM"]
 
@@ -1175,27 +1176,6 @@ class TwoLevelHeteroscedastic(_TwoLevelBase):
 # --------------------------------------------------------------------- 2l.pmm
 
 
-def _match_donors(sorted_means, queries, donors, rng) -> np.ndarray:
-    """Index of a random donor among the ``donors`` nearest ``sorted_means`` of each query.
-
-    ``sorted_means`` is sorted ascending; the ``donors`` nearest values of a
-    query form a contiguous block around its insertion point, so only a
-    window of ``2 * donors`` candidates per query is examined.
-    """
-    n = sorted_means.shape[0]
-    d = min(donors, n)
-    m = queries.shape[0]
-    pos = np.searchsorted(sorted_means, queries)
-    cand = pos[:, None] + np.arange(-d, d)[None, :]
-    valid = (cand >= 0) & (cand < n)
-    cand = np.clip(cand, 0, n - 1)
-    dist = np.abs(sorted_means[cand] - queries[:, None])
-    dist[~valid] = np.inf
-    nearest = np.argpartition(dist, d - 1, axis=1)[:, :d]
-    pick = nearest[np.arange(m), rng.integers(0, d, size=m)]
-    return cand[np.arange(m), pick]
-
-
 @register_method("2l.pmm")
 class TwoLevelPMM(TwoLevelNormal):
     """Two-level predictive mean matching (2l.pmm).
@@ -1204,10 +1184,12 @@ class TwoLevelPMM(TwoLevelNormal):
     predicted means ``x'beta* + z'b_j*`` computed with the current draws, for
     the observed rows and for the rows to impute alike (miceadds'
     ``match_sampled_pars = TRUE``, its default). Every row to impute copies the
-    observed value of one of its ``donors`` nearest observed rows, chosen at
-    random; donors may come from other clusters. Imputations are therefore
-    observed values, bit for bit: integers stay integers and codes of binary
-    or categorical targets stay valid codes.
+    observed value of one of its ``donors`` nearest observed rows of *other*
+    clusters, chosen at random; rows of one cluster with the same predicted
+    mean get distinct donors. Own-cluster donors are used only where no other
+    cluster has one within ``tolerance`` residual standard deviations of the
+    nearest. Imputations are therefore observed values, bit for bit: integers
+    stay integers and codes of binary or categorical targets stay valid codes.
 
     Parameters
     ----------
@@ -1219,6 +1201,10 @@ class TwoLevelPMM(TwoLevelNormal):
         Extra steps at the first call.
     warm_start : bool, default=True
         Continue the chain of the previous call.
+    tolerance : float, default=0.25
+        In residual standard deviations: how much farther than the nearest
+        donors of any cluster the donors of other clusters may be before a row
+        takes donors of its own cluster too.
 
     Attributes
     ----------
@@ -1228,6 +1214,8 @@ class TwoLevelPMM(TwoLevelNormal):
         Predicted means of the observed rows, sorted (ties in random order).
     donor_values_ : ndarray of shape (n_obs,)
         The observed values in the same order.
+    donor_groups_ : ndarray of shape (n_obs,)
+        Their cluster codes.
 
     See Also
     --------
@@ -1235,6 +1223,16 @@ class TwoLevelPMM(TwoLevelNormal):
 
     Notes
     -----
+    Donors of the row's own cluster share its predicted mean exactly when
+    they share its pattern of predictors (a random slope on a binary
+    variable, cluster-level covariates), and copying them repeats the
+    cluster's own residuals in its imputations: the random-effect variances
+    of the completed data grow and the residual variance shrinks (miceadds'
+    ``2l.pmm``, which matches that way, inflates the random slope variance of
+    the popularity data by about a fifth). Donors of other clusters carry
+    residuals independent of the cluster's own, which keeps the variance
+    components at those of ``2l.pan`` (``docs/guide/methods.rst``).
+
     miceadds draws ``beta`` and the random effects but keeps the variance
     components at their estimates; here they are drawn too, so the
     imputation is fully proper. miceadds' known slips (the transposed Cholesky
@@ -1262,11 +1260,12 @@ class TwoLevelPMM(TwoLevelNormal):
     supported_kinds = ("continuous", "binary", "categorical")
     _name = "2l.pmm"
 
-    def __init__(self, donors=5, n_steps=1, n_burnin=10, warm_start=True):
+    def __init__(self, donors=5, n_steps=1, n_burnin=10, warm_start=True, tolerance=0.25):
         self.donors = donors
         self.n_steps = n_steps
         self.n_burnin = n_burnin
         self.warm_start = warm_start
+        self.tolerance = tolerance
 
     def fit(self, design, y, random_state):
         """Run Gibbs steps and store the predicted means of the observed rows.
@@ -1285,6 +1284,11 @@ class TwoLevelPMM(TwoLevelNormal):
         self : TwoLevelPMM
         """
         _check_count(self.donors, "donors", self._name, 1)
+        if (not isinstance(self.tolerance, numbers.Real) or isinstance(self.tolerance, bool)
+                or not self.tolerance >= 0 or not np.isfinite(self.tolerance)):
+            raise ValueError(
+                f"{self._name}: tolerance must be a finite number >= 0, got {self.tolerance!r}."
+            )
         rng = _rng(random_state)
         super().fit(design, y, rng)
         y = np.asarray(y, dtype=np.float64)
@@ -1293,6 +1297,7 @@ class TwoLevelPMM(TwoLevelNormal):
         order = np.lexsort((rng.random(means.shape[0]), means))
         self.donor_means_ = means[order]
         self.donor_values_ = y[order]
+        self.donor_groups_ = np.asarray(design.groups, dtype=np.int64)[order]
         return self
 
     def sample(self, design, random_state, observed=None):
@@ -1315,9 +1320,13 @@ class TwoLevelPMM(TwoLevelNormal):
         rng = _rng(random_state)
         if not hasattr(self, "donor_means_"):
             raise ValueError(f"{self._name}: call fit before sample.")
-        means, _ = self._predict_mean(design, rng, observed)
+        means, var = self._predict_mean(design, rng, observed)
         _check_finite(self._name, means)
         if means.shape[0] == 0:
             return np.empty(0)
-        idx = _match_donors(self.donor_means_, means, self.donors, rng)
+        _, _, groups = self._sample_design(design)
+        idx = match_clustered_donors(
+            self.donor_means_, self.donor_groups_, means, np.asarray(groups, dtype=np.int64),
+            self.donors, self.tolerance * np.sqrt(var), rng,
+        )
         return self.donor_values_[idx]

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from skmice.methods._base import Design, get_method
+from skmice.methods._donors import match_donors
 from skmice.methods._twolevel import (
     TwoLevelHeteroscedastic,
     TwoLevelNormal,
     TwoLevelPMM,
     _initial_dispersion,
-    _match_donors,
     _normal_step,
     _ols,
     _prepare,
@@ -262,7 +262,7 @@ def test_match_donors_matches_loop():
     means = np.sort(rng.standard_normal(50))
     queries = np.r_[rng.standard_normal(200), -10.0, 10.0]
     for donors in (1, 3, 5, 80):
-        idx = _match_donors(means, queries, donors, np.random.default_rng(0))
+        idx = match_donors(means, queries, donors, np.random.default_rng(0))
         d = min(donors, means.size)
         for q, i in zip(queries, idx):
             nearest = np.sort(np.abs(means - q))[:d]
@@ -272,7 +272,7 @@ def test_match_donors_matches_loop():
 def test_pmm_donor_choice_is_random_among_nearest():
     means = np.arange(10.0)
     counts = np.bincount(
-        _match_donors(means, np.full(10_000, 4.2), 3, np.random.default_rng(0)), minlength=10
+        match_donors(means, np.full(10_000, 4.2), 3, np.random.default_rng(0)), minlength=10
     )
     assert set(np.flatnonzero(counts)) == {3, 4, 5}
     assert np.all(np.abs(counts[[3, 4, 5]] / 10_000 - 1 / 3) < 0.03)
