@@ -55,3 +55,47 @@ def test_twolevel_pan_coverage_and_variance_components():
     bias = summary["bias"].loc["2l.pan"]
     se = results[results["method"] == "2l.pan"][[f"est:{t}" for t in sim.TERMS]].std()
     assert np.all(np.abs(bias.to_numpy()) < 4 * se.to_numpy() / np.sqrt(reps)), bias
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_pmm_variance_components_on_the_popularity_simulator(seed):
+    """2l.pmm on the shipped popularity simulator (random slope of sex, the tutorial's
+    predictor row school -2, sex 2, texp 1, the sex x texp product 1) gives the variance
+    components of 2l.pan, within Monte Carlo error (m = 20)."""
+    import warnings
+
+    import pandas as pd
+
+    smf = pytest.importorskip("statsmodels.formula.api")
+    from skmice import MultilevelIterativeImputer, multiple_impute
+    from skmice.datasets import make_popularity
+
+    sim = make_popularity(random_state=seed)
+    data = sim.data[["school", "popular", "sex", "texp"]].assign(
+        sex_texp=lambda d: d["sex"] * d["texp"])
+    pm = pd.DataFrame(0, index=data.columns, columns=data.columns)
+    pm.loc["popular", ["school", "sex", "texp", "sex_texp"]] = [-2, 2, 1, 1]
+
+    def components(frames):
+        out = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for d in frames:
+                fit = smf.mixedlm("popular ~ sex * texp", d, groups=d["school"],
+                                  re_formula="~sex").fit(reml=True)
+                cov = fit.cov_re.to_numpy()
+                out.append([cov[0, 0], cov[1, 1], cov[0, 1], fit.scale])
+        return np.array(out)
+
+    m = 20
+    res = {}
+    for method in ("2l.pan", "2l.pmm"):
+        imp = MultilevelIterativeImputer(methods={"popular": method}, predictor_matrix=pm,
+                                         cluster="school", max_iter=10)
+        res[method] = components(multiple_impute(data, imp, n_imputations=m,
+                                                 random_state=seed, n_jobs=2))
+    pan, pmm = res["2l.pan"], res["2l.pmm"]
+    se = np.sqrt(pan.var(axis=0, ddof=1) / m + pmm.var(axis=0, ddof=1) / m)
+    z = (pmm.mean(axis=0) - pan.mean(axis=0)) / se
+    assert np.all(np.abs(z) < 3.5), z
