@@ -432,9 +432,12 @@ def decode(values: np.ndarray, encoded: EncodedData, original=None):
     """
     if not encoded.is_frame:
         out = np.array(values, dtype=np.float64, order="C")
+        top = float(np.finfo(np.float64).max)
         for j, info in enumerate(encoded.infos):
             if info.exponent:
-                out[:, j] = np.ldexp(out[:, j], info.exponent)
+                with np.errstate(over="ignore"):
+                    col = np.ldexp(out[:, j], info.exponent)
+                out[:, j] = _clip(col, -top, top, info, out.dtype)
         return out
     if original is None:
         raise ValueError("decode needs the original frame for frame input.")
@@ -457,7 +460,8 @@ def _decode_column(col: np.ndarray, info: ColumnInfo, src: pd.Series) -> pd.Seri
     x = col[pos]
     if info.storage == "numeric":
         if info.exponent:
-            x = np.ldexp(x, info.exponent)
+            with np.errstate(over="ignore"):  # beyond the float range: clipped below
+                x = np.ldexp(x, info.exponent)
         return _write(src, pos, _numeric_for(x, src.dtype, info))
     codes = x.astype(np.int64)
     if isinstance(src.dtype, pd.CategoricalDtype):
@@ -524,6 +528,8 @@ def _numeric_for(x: np.ndarray, dtype, info: ColumnInfo) -> np.ndarray:
     """
     numpy_dtype = getattr(dtype, "numpy_dtype", dtype)
     if not isinstance(numpy_dtype, np.dtype) or numpy_dtype.kind not in "iuf":
+        top = float(np.finfo(np.float64).max)
+        x = _clip(x, -top, top, info, dtype)
         if info.integer:  # an object column of integers: Python ints, exact
             return np.array([int(v) for v in np.rint(x)], dtype=object)
         return x  # object columns of numbers

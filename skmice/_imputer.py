@@ -599,10 +599,7 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
             for c in self.visit_sequence_:
                 j = col_pos[c]
                 draws = self._visit(values, rows, j, groups, n_groups, rng, log, it)
-                e = enc.infos[j].exponent  # the trace is in the data's units
-                trace.append((it, c, float(np.ldexp(np.mean(draws), e)),
-                              float(np.ldexp(np.std(draws, ddof=1), e))
-                              if len(draws) > 1 else np.nan))
+                trace.append((it, c, *_trace_stats(draws, enc.infos[j].exponent)))
             if self.verbose:
                 print(f"[skmice] iteration {it}/{self.max_iter} done", file=sys.stderr)
             hook = getattr(self, "_iteration_hook", None)  # progress bars of callers
@@ -891,6 +888,14 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
             observed = (td.design.take(obs_idx), coding.to_codes(values[obs_idx, j]))
         draws = self._sample_method(method, td.design.take(mis_idx), rng, name, coding, observed)
         values[mis_idx, j] = coding.from_codes(draws)
+
+
+def _trace_stats(draws: np.ndarray, exponent: int) -> tuple[float, float]:
+    """Mean and standard deviation of a visit's draws, in the data's units."""
+    with np.errstate(over="ignore"):
+        mean = float(np.ldexp(np.mean(draws), exponent))
+        sd = float(np.ldexp(np.std(draws, ddof=1), exponent)) if len(draws) > 1 else np.nan
+    return mean, sd
 
 
 def _column_labels(X) -> tuple[list, bool]:

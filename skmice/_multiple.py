@@ -233,6 +233,13 @@ class MultiplyImputedData:
             Columns ``.imp`` (1..m), ``.id`` (the row label of the original
             data), then the data's columns.
         """
+        columns = list(pd.DataFrame(self.data).columns)
+        taken = [c for c in (".imp", ".id") if c in columns]
+        if taken:
+            raise ValueError(
+                f"The data have a column named {taken[0]!r}, which long() uses for the "
+                f"{'imputation number' if taken[0] == '.imp' else 'row labels'}: rename it."
+            )
         parts = []
         start = 0 if include else 1
         for i in range(start, self.n_imputations + 1):

@@ -347,3 +347,21 @@ def test_user_built_imputations_are_copied():
     res = MultiplyImputedData(data, done)
     done[0].loc[1, "y"] = 99.0
     assert res.complete(1)["y"].tolist() == [1.0, 0.0]
+
+
+@pytest.mark.parametrize("name", [".id", ".imp"])
+def test_long_names_the_column_it_cannot_add(name):
+    data = pd.DataFrame({name: [1, 2], "y": [1.0, np.nan]})
+    res = MultiplyImputedData(data, [data.fillna(0.0)])
+    with pytest.raises(ValueError, match=rf"column named '\{name}', which long\(\) uses"):
+        res.long()
+
+
+def test_imputations_near_the_float_maximum_stay_finite():
+    X, rng = _frame()
+    X["y"] = pd.Series(list(1.5e308 + 1e307 * rng.random(len(X))), dtype=object)
+    X.loc[::3, "y"] = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # clipping at the float maximum
+        out = _imputer(methods={"y": "norm"}).fit_transform(X)
+    assert np.isfinite(out["y"].astype(float)).all()
