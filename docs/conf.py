@@ -63,6 +63,7 @@ API_MODULES = {
     "skmice.diagnostics": "Diagnostics",
     "skmice.plotting": "Plots",
     "skmice.amputation": "Amputation",
+    "skmice.exceptions": "Warnings and exceptions",
 }
 
 

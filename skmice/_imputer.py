@@ -27,7 +27,7 @@ from ._design import (
     remove_lindep,
     validate_predictor_matrix,
 )
-from ._errors import NumericalError
+from .exceptions import NumericalError
 from ._random import as_seed_sequence
 from .methods import ConditionalMethod, Design, EstimatorMethod, get_method
 
@@ -932,7 +932,7 @@ def _failure(exc: Exception, name) -> Exception:
 
     Errors of value (ValueError, LinAlgError) keep their type; arithmetic
     ones (overflow, division by zero, non-finite draws) become a
-    :class:`~skmice._errors.NumericalError`, which is both a ValueError and a
+    :class:`~skmice.exceptions.NumericalError`, which is both a ValueError and a
     FloatingPointError.
     """
     message = f"Imputing column {name!r} failed: {exc}"

@@ -21,7 +21,7 @@ from skmice import (
     MultiplyImputedData,
     multiple_impute,
 )
-from skmice._errors import NumericalError
+from skmice.exceptions import NumericalError
 
 
 def _frame(n_clusters=6, size=10, seed=0):

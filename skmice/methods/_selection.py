@@ -38,11 +38,13 @@ sensitivity analyses (see :mod:`skmice.sensitivity`).
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 from scipy import sparse
 from scipy.special import expit, log_ndtr, ndtr, ndtri_exp
 
+from ..exceptions import WeakIdentificationWarning
 from ._base import ConditionalMethod, Design, register_method
 from ._categorical import Logistic
 from ._linear import BayesianNormal
@@ -802,6 +804,15 @@ class TwoLevelHeckman(ConditionalMethod):
         rho)``, mapped back to ``atanh rho``: no shift of the imputations'
         mean from the convexity of ``G``, but narrower intervals (see
         Notes).
+    rho_prior : {"normal", "none"}, default="normal"
+        What the draws of the common ``atanh rho`` rest on (``random_effects``
+        other than ``"all"``). ``"normal"``: the likelihood times the normal
+        prior of ``rho_penalty`` (``atanh rho ~ N(0, 1 / rho_penalty)``), a
+        proper posterior, which the likelihood dominates wherever it
+        identifies ``rho``. ``"none"``: the likelihood alone; where it is flat
+        (a weak exclusion restriction) its normal approximation is very wide
+        and the draws pile up at ``|rho|`` near 1, where the prevalence among
+        non-responders is 0 or 1.
 
     Attributes
     ----------
@@ -819,7 +830,16 @@ class TwoLevelHeckman(ConditionalMethod):
     theta_star_ : ndarray of shape (n_groups, d)
         Parameters drawn in the last ``fit``.
     rho_ : float
-        ``tanh`` of the population mean of ``atanh rho``.
+        ``tanh`` of the population mean of ``atanh rho`` (its likelihood
+        estimate).
+    rho_interval_ : tuple of float
+        95% interval of ``rho`` from the information of the likelihood
+        (normal in ``atanh rho``).
+    rho_weakly_identified_ : bool
+        True when ``rho_interval_`` is wider than 1 (more than half of
+        ``(-1, 1)``): the data hardly say how far the values are missing
+        not at random. ``fit`` then warns once
+        (:class:`~skmice.exceptions.WeakIdentificationWarning`).
     fallback_ : bool
         True when no cluster could be fitted on its own and a single-level
         model of all rows was used.
@@ -951,7 +971,9 @@ class TwoLevelHeckman(ConditionalMethod):
         rho_penalty=1.0,
         max_iter=100,
         rho_scale="atanh",
+        rho_prior="normal",
     ):
+        self.rho_prior = rho_prior
         self.outcome = outcome
         self.min_observed = min_observed
         self.random_effects = random_effects
@@ -983,6 +1005,10 @@ class TwoLevelHeckman(ConditionalMethod):
             raise ValueError(
                 f"{self._name}: rho_scale must be 'imputation-mean' or 'atanh', "
                 f"got {self.rho_scale!r}."
+            )
+        if self.rho_prior not in ("normal", "none"):
+            raise ValueError(
+                f"{self._name}: rho_prior must be 'normal' or 'none', got {self.rho_prior!r}."
             )
         _check_number(self.min_observed, "min_observed", self._name, 1, integer=True)
         _check_number(self.penalty, "penalty", self._name, 0.0)
@@ -1099,6 +1125,24 @@ class TwoLevelHeckman(ConditionalMethod):
         self.fallback_ = st["fallback"]
         self.mu_, self.cov_mu_, self.tau_ = st["mu"], st["cov_mu"], st["tau"]
         self.rho_ = float(np.tanh(self.mu_[lay.rho]))
+        sd = float(np.sqrt(max(self.cov_mu_[lay.rho, lay.rho], 0.0)))
+        self.rho_interval_ = tuple(
+            float(v) for v in np.tanh(self.mu_[lay.rho] + np.array([-1.96, 1.96]) * sd)
+        )
+        self.rho_weakly_identified_ = self.rho_interval_[1] - self.rho_interval_[0] > 1.0
+        if self.rho_weakly_identified_ and not getattr(self, "_warned_weak", False):
+            warnings.warn(
+                f"{self._name}: rho, the correlation of the outcome and selection errors, is "
+                "weakly identified: the 95% interval of the likelihood covers "
+                f"({self.rho_interval_[0]:.1f}, {self.rho_interval_[1]:.1f}), more than half "
+                "of (-1, 1). The data cannot tell how far the missing values are not at random; "
+                "the imputations then follow the prior on rho (rho_prior) and their spread. "
+                "A stronger exclusion restriction (predictors with code -3 that move "
+                "missingness) identifies it; report the result as a sensitivity analysis.",
+                WeakIdentificationWarning,
+                stacklevel=2,
+            )
+            self._warned_weak = True  # once per chain, not at every visit
         self._draw(st, rng)
         return self
 
@@ -1231,6 +1275,8 @@ class TwoLevelHeckman(ConditionalMethod):
         S, a, pr = shared["S"], shared["a"], shared["pen"]
         s_lik = S - pr
         a_lik, var_a = (a * (1 + pr / s_lik), 1.0 / s_lik) if s_lik > 1e-3 * S else (a, 1 / S)
+        # the draw: the likelihood alone, or with the normal prior of rho_penalty kept
+        a_draw, var_draw = (a, 1.0 / S) if self.rho_prior == "normal" else (a_lik, var_a)
         mu = np.empty(d)
         mu[rest], mu[r] = mu_r, a_lik
         cov_mu = np.zeros((d, d))
@@ -1248,11 +1294,12 @@ class TwoLevelHeckman(ConditionalMethod):
         dd[:, rest] = db
         st["db"][rows] = dd
         st["m1"][rest] = m1
-        st.update(mu=mu, cov_mu=cov_mu, tau=tau, a_hat=a, var_a=var_a, shared=True)
+        st.update(mu=mu, cov_mu=cov_mu, tau=tau, a_hat=a, var_a=var_a, shared=True,
+                  a_draw=a_draw, var_draw=var_draw)
         st["rho_map"] = None
         if self.rho_scale == "imputation-mean":
             st["rho_map"] = _imputation_mean_map(
-                theta, shared["Binv_c"], a, a_lik, np.sqrt(var_a), shared["missing"], lay
+                theta, shared["Binv_c"], a, a_draw, np.sqrt(var_draw), shared["missing"], lay
             )
 
     def _draw(self, st, rng):
@@ -1264,7 +1311,7 @@ class TwoLevelHeckman(ConditionalMethod):
             # draw the common atanh rho, then the rest given it
             z = rng.standard_normal()
             if st.get("rho_map") is None:
-                a_star = mu[r] + np.sqrt(st["var_a"]) * z
+                a_star = st["a_draw"] + np.sqrt(st["var_draw"]) * z
             else:
                 # normal in the scale of the imputations' mean, mapped back to atanh rho
                 centre, slope, g_grid, a_grid = st["rho_map"]
@@ -1408,6 +1455,7 @@ class Heckman(TwoLevelHeckman):
     tau_structure = "diagonal"
     random_effects = "all-but-rho"
     rho_scale = "atanh"
+    rho_prior = "normal"  # one cluster: the penalised fit is the posterior
 
     def _groups(self, design, n):
         return np.zeros(n, dtype=np.int64), 1
