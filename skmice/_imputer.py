@@ -27,8 +27,8 @@ from ._design import (
     remove_lindep,
     validate_predictor_matrix,
 )
-from .exceptions import NumericalError
 from ._random import as_seed_sequence
+from .exceptions import NumericalError
 from .methods import ConditionalMethod, Design, EstimatorMethod, get_method
 
 __all__ = ["MultilevelIterativeImputer"]
