@@ -558,3 +558,52 @@ def test_delta_methods_registered_and_validated():
     m = DeltaNormal(rows=lambda D: D[:3, 1] > 0).fit(Design(X), y, np.random.default_rng(0))
     with pytest.raises(ValueError, match="one value per row"):
         m.sample(Design(X[:10]), np.random.default_rng(0))
+
+
+def _rho_draws(prior, design, y, n=200):
+    """The common rho drawn by ``n`` fits on the same data (the estimates are cached)."""
+    import warnings
+
+    from skmice.exceptions import WeakIdentificationWarning
+
+    m = TwoLevelHeckman(rho_prior=prior)
+    rng = np.random.default_rng(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", WeakIdentificationWarning)
+        draws = [np.tanh(m.fit(design, y, rng).theta_star_[0, m._layout.rho]) for _ in range(n)]
+    return m, np.array(draws)
+
+
+def test_weakly_identified_rho_warns_and_its_draws_do_not_pile_at_the_bounds():
+    # the hiv data's own weak exclusion restriction: the likelihood of rho is nearly flat
+    b = make_hiv(random_state=7)
+    design, y = _hiv_design(b)
+    from skmice.exceptions import WeakIdentificationWarning
+
+    with pytest.warns(WeakIdentificationWarning, match="rho, the correlation .* weakly"):
+        m = TwoLevelHeckman().fit(design, y, np.random.default_rng(0))
+    assert m.rho_weakly_identified_
+    lo, hi = m.rho_interval_
+    assert hi - lo > 1.0 and -1 < lo < hi < 1
+    _, none = _rho_draws("none", design, y)
+    _, normal = _rho_draws("normal", design, y)
+    # the prior keeps the draws off the bounds, where the prevalence among refusers is 0 or 1
+    assert np.std(np.arctanh(normal)) < 0.95 * np.std(np.arctanh(none))
+    assert np.mean(np.abs(normal) > 0.8) <= np.mean(np.abs(none) > 0.8)
+
+
+def test_identified_rho_does_not_warn_and_the_prior_hardly_matters():
+    import warnings
+
+    from skmice.exceptions import WeakIdentificationWarning
+
+    b = make_hiv(rho=-0.6, smoke_effect=1.2, random_state=7)
+    design, y = _hiv_design(b)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", WeakIdentificationWarning)
+        m = TwoLevelHeckman().fit(design, y, np.random.default_rng(0))
+    assert not m.rho_weakly_identified_
+    _, none = _rho_draws("none", design, y, n=100)
+    _, normal = _rho_draws("normal", design, y, n=100)
+    se = np.sqrt(none.var() / none.size + normal.var() / normal.size)
+    assert abs(np.arctanh(none).mean() - np.arctanh(normal).mean()) < 0.1 + 3 * se
