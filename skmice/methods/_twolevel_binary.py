@@ -12,7 +12,8 @@ sampler is a plain Gibbs sampler whose every step is vectorised over rows and
 clusters, reusing the batched kernels of :mod:`skmice._grouped` and the
 blocked draw of :mod:`skmice.methods._twolevel`:
 
-1. ``omega_ij | . ~ PG(1, x_ij' beta + z_ij' b_j)`` (:func:`random_polyagamma`);
+1. ``omega_ij | . ~ PG(1, x_ij' beta + z_ij' b_j)`` (:func:`random_polyagamma`,
+   from :mod:`skmice.methods._polyagamma`);
 2. ``beta | omega, Psi`` with the random effects integrated out, then
    ``b_j | beta, omega, Psi`` (a joint draw of ``(beta, b)``);
 3. ``Psi | b ~ inverse-Wishart(N + q, sum_j b_j b_j' + 0.1 I_q)``.
@@ -31,7 +32,7 @@ effects of clusters new to a fitted model.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit, log_ndtr
+from scipy.special import expit
 
 from .._grouped import (
     batched_cholesky,
@@ -42,7 +43,9 @@ from .._grouped import (
     draw_mvn_precision,
 )
 from ._base import ConditionalMethod, register_method
+from ._polyagamma import random_polyagamma
 from ._twolevel import (
+    PSI_PRIOR_SCALE,
     _affine,
     _check_count,
     _check_design,
@@ -55,156 +58,12 @@ from ._twolevel import (
 
 __all__ = ["TwoLevelLogistic", "random_polyagamma"]
 
-# ---------------------------------------------------------------------------
-# Polya-Gamma PG(1, c) sampler (Devroye's alternating-series method)
-# ---------------------------------------------------------------------------
-
-_TRUNC = 0.64  # switch point of the two proposal pieces (Windle's choice)
-_HALF_PI = 0.5 * np.pi
-_MAX_SERIES_TERMS = 200  # the series decides after 1 or 2 terms in practice
-
 #: Prior standard deviation of the fixed effects, in standardised units (the
 #: columns of X other than the intercept scaled to unit variance). Weak: it
 #: only matters under (quasi-)separation, where a flat prior is improper.
 BETA_PRIOR_SD = 5.0
 #: Gibbs sweeps over (omega, b_j) for clusters new to a fitted model.
 NEW_CLUSTER_SWEEPS = 10
-
-
-def _series_coef(n, x):
-    """Term ``a_n(x)`` of the alternating series of the J*(1) density (Devroye)."""
-    k = (n + 0.5) * np.pi
-    out = np.empty_like(x)
-    right = x > _TRUNC
-    out[right] = k * np.exp(-0.5 * k * k * x[right])
-    left = ~right
-    xl = x[left]
-    with np.errstate(divide="ignore"):
-        expo = -1.5 * (np.log(_HALF_PI) + np.log(xl)) + np.log(k) - 2.0 * (n + 0.5) ** 2 / xl
-    out[left] = np.exp(expo)
-    return out
-
-
-def _texpon_mass(z):
-    """Probability of the exponential (right) piece of the proposal."""
-    t = _TRUNC
-    fz = np.pi**2 / 8 + 0.5 * z * z
-    b = np.sqrt(1.0 / t) * (t * z - 1)
-    a = -np.sqrt(1.0 / t) * (t * z + 1)
-    x0 = np.log(fz) + fz * t
-    xb = x0 - z + log_ndtr(b)
-    xa = x0 + z + log_ndtr(a)
-    with np.errstate(over="ignore"):  # exp overflows to inf for large z: the mass is then 0
-        return 1.0 / (1.0 + 4 / np.pi * (np.exp(xb) + np.exp(xa)))
-
-
-def _truncated_inverse_gaussian(z, rng):
-    """Inverse-Gaussian(1/z, 1) draws truncated to ``(0, 0.64)``, vectorised."""
-    t = _TRUNC
-    out = np.empty_like(z)
-    small = z < 1.0 / t  # mean 1/z above the truncation point
-    # (a) mean above t: a scaled inverse chi-square(1) truncated to (0, t),
-    # accepted with probability exp(-z^2 x / 2)
-    todo = np.flatnonzero(small)
-    while todo.size:
-        e1 = rng.standard_exponential(todo.size)
-        e2 = rng.standard_exponential(todo.size)
-        ok = e1 * e1 <= 2 * e2 / t
-        idx = todo[ok]
-        x = t / (1 + t * e1[ok]) ** 2
-        accept = rng.random(idx.size) <= np.exp(-0.5 * z[idx] ** 2 * x)
-        out[idx[accept]] = x[accept]
-        done = np.zeros(todo.size, dtype=bool)
-        done[np.flatnonzero(ok)[accept]] = True
-        todo = todo[~done]
-    # (b) mean below t: inverse-Gaussian draws (Michael, Schucany and Haas)
-    # rejected until below t
-    todo = np.flatnonzero(~small)
-    while todo.size:
-        mu = 1.0 / z[todo]
-        y = rng.standard_normal(todo.size) ** 2
-        mu_y = mu * y
-        x = mu + 0.5 * mu * mu_y - 0.5 * mu * np.sqrt(4 * mu_y + mu_y * mu_y)
-        flip = rng.random(todo.size) > mu / (mu + x)
-        x = np.where(flip, mu * mu / x, x)
-        ok = x < t
-        out[todo[ok]] = x[ok]
-        todo = todo[~ok]
-    return out
-
-
-def random_polyagamma(c, random_state) -> np.ndarray:
-    """Exact draws from the Polya-Gamma distribution ``PG(1, c)``.
-
-    Devroye's alternating-series rejection sampler as given by Polson, Scott
-    and Windle (2013): a proposal made of a truncated exponential piece and
-    a truncated inverse-Gaussian piece, accepted by evaluating the
-    alternating series of the density until it decides (almost always after
-    one or two terms; the acceptance rate exceeds 0.9992 for every ``c``).
-    Vectorised: each round draws for every pending element at once, so
-    the Python loops run over a handful of rounds, never over elements.
-
-    Parameters
-    ----------
-    c : array-like
-        Tilting parameters (any real values; ``PG(1, c) = PG(1, -c)``).
-    random_state : numpy.random.Generator or int
-        Source of randomness.
-
-    Returns
-    -------
-    omega : ndarray of the shape of ``c``
-        Positive draws with mean ``tanh(c / 2) / (2 c)`` (1/4 at ``c = 0``)
-        and variance ``(sinh(c) - c) / (4 c^3 cosh(c / 2)^2)`` (1/24 at 0).
-
-    References
-    ----------
-    Polson, N. G., Scott, J. G. and Windle, J. (2013). Bayesian inference for
-    logistic models using Polya-Gamma latent variables. Journal of the
-    American Statistical Association, 108(504), 1339-1349.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skmice.methods import random_polyagamma
-    >>> w = random_polyagamma(np.full(100_000, 2.0), np.random.default_rng(0))
-    >>> round(float(w.mean()), 3), round(float(np.tanh(1.0) / 4), 3)
-    (0.19, 0.19)
-    """
-    rng = _rng(random_state)
-    c = np.asarray(c, dtype=np.float64)
-    if not np.all(np.isfinite(c)):
-        raise ValueError("random_polyagamma: c must be finite.")
-    z = np.abs(c.ravel()) * 0.5
-    out = np.empty_like(z)
-    fz = np.pi**2 / 8 + 0.5 * z * z
-    todo = np.arange(z.size)
-    while todo.size:
-        zt = todo_z = z[todo]
-        right = rng.random(todo.size) < _texpon_mass(zt)
-        x = np.empty(todo.size)
-        x[right] = _TRUNC + rng.standard_exponential(int(right.sum())) / fz[todo[right]]
-        x[~right] = _truncated_inverse_gaussian(todo_z[~right], rng)
-        s = _series_coef(0, x)
-        y = rng.random(todo.size) * s
-        undecided = np.ones(todo.size, dtype=bool)
-        accepted = np.zeros(todo.size, dtype=bool)
-        for n in range(1, _MAX_SERIES_TERMS + 1):  # series terms, vectorised over draws
-            u = np.flatnonzero(undecided)
-            if u.size == 0:
-                break
-            term = _series_coef(n, x[u])
-            if n % 2:
-                s[u] -= term
-                acc = y[u] <= s[u]
-                accepted[u[acc]] = True
-                undecided[u[acc]] = False
-            else:
-                s[u] += term
-                undecided[u[y[u] > s[u]]] = False  # rejected
-        out[todo[accepted]] = 0.25 * x[accepted]
-        todo = todo[~accepted]
-    return out.reshape(c.shape)
 
 
 # ---------------------------------------------------------------------------
@@ -215,10 +74,23 @@ def random_polyagamma(c, random_state) -> np.ndarray:
 class _LogitData:
     """Observed rows in standardised units (columns of X and Z but the intercept).
 
-    Attributes: ``X`` (n, p), ``Z`` (n, q), ``groups``, ``N``, ``index`` (the
-    sparse cluster indicator), ``Tx``/``Tz`` (U_std = U @ T), ``prior_prec``
-    (p,) of beta.
+    Attributes: ``X`` (n, p), ``Z`` (n, q), ``groups``, ``N``, ``n``, ``p``,
+    ``q``, ``Tx``/``Tz`` (U_std = U @ T), ``prior_prec`` (p,) of beta; the
+    sparse cluster indicator ``index`` (built on first use). For the
+    random-intercept step (``q = 1``), the rows in cluster order: ``order``
+    (the permutation, None when the rows are sorted already), ``Xt`` (p, n)
+    (``X`` of the sorted rows, transposed), ``sorted_groups``, ``starts``
+    (first row of every cluster with rows), ``present`` (those clusters'
+    codes) and ``all_present``.
     """
+
+    _index = None
+
+    @property
+    def index(self):
+        if self._index is None:
+            self._index = cluster_indicator(self.groups, self.N)
+        return self._index
 
 
 def _standardise(A: np.ndarray):
@@ -235,10 +107,28 @@ def _standardise(A: np.ndarray):
     return np.ascontiguousarray(As), T
 
 
-def _logit_data(design, n_rows: int, method: str) -> _LogitData:
+def _same_data(cache, X, Z, groups, N) -> bool:
+    """Whether ``cache`` holds the data of exactly these design arrays."""
+    return (
+        cache.get("N") == N
+        and np.array_equal(cache["groups"], groups)
+        and np.array_equal(cache["X"], X)
+        and np.array_equal(cache["Z"], Z)
+    )
+
+
+def _logit_data(design, n_rows: int, method: str, cache: dict | None = None) -> _LogitData:
+    """Validate and standardise the observed rows (reused from ``cache`` when unchanged).
+
+    The chained-equations loop fits on the same rows at every visit, often
+    with the same design (complete predictors): the data are then taken
+    from ``cache`` (compared in one pass) instead of being rebuilt.
+    """
     X, Z, groups, N = _check_design(design, method, n_rows)
     if n_rows == 0:
         raise ValueError(f"{method}: the target has no observed values to fit on.")
+    if cache and _same_data(cache, X, Z, groups, N):
+        return cache["data"]
     _check_intercept(X, "X", method)
     _check_intercept(Z, "Z", method)
     if not (np.all(np.isfinite(X)) and np.all(np.isfinite(Z))):
@@ -247,10 +137,20 @@ def _logit_data(design, n_rows: int, method: str) -> _LogitData:
     d.X, d.Tx = _standardise(X)
     d.Z, d.Tz = _standardise(Z)
     d.groups, d.N = groups, N
-    d.index = cluster_indicator(groups, N)
     d.n, d.p, d.q = X.shape[0], X.shape[1], Z.shape[1]
-    prec = np.full(d.p, 1.0 / BETA_PRIOR_SD**2)
-    d.prior_prec = prec
+    d.prior_prec = np.full(d.p, 1.0 / BETA_PRIOR_SD**2)
+    if d.q == 1:
+        sorted_ = bool(np.all(groups[1:] >= groups[:-1]))
+        d.order = None if sorted_ else np.argsort(groups, kind="stable")
+        gs = groups if sorted_ else groups[d.order]
+        d.sorted_groups = gs
+        d.Xt = np.ascontiguousarray((d.X if sorted_ else d.X[d.order]).T)
+        d.starts = np.flatnonzero(np.r_[True, gs[1:] != gs[:-1]])
+        d.present = gs[d.starts]
+        d.all_present = d.present.size == N
+    if cache is not None:
+        cache.clear()
+        cache.update(N=N, groups=groups.copy(), X=X.copy(), Z=Z.copy(), data=d)
     return d
 
 
@@ -259,8 +159,15 @@ def _logit_step(d: _LogitData, state: dict, kappa: np.ndarray, rng, offset=None)
 
     ``state`` holds ``beta`` (p,), ``b`` (N, q) and ``psi`` (q, q); ``kappa``
     is ``y - 1/2``; the linear predictor is ``X beta + Z b_j + offset``.
-    Returns the new state (with ``omega``).
+    Returns the new state (with ``omega``, in the order of the rows).
     """
+    if d.q == 1:
+        return _logit_step_intercept(d, state, kappa, rng, offset)
+    return _logit_step_general(d, state, kappa, rng, offset)
+
+
+def _logit_step_general(d: _LogitData, state: dict, kappa, rng, offset=None) -> dict:
+    """:func:`_logit_step` for any number of random effects (batched per cluster)."""
     beta, b, psi = state["beta"], state["b"], state["psi"]
     p, q, N = d.p, d.q, d.N
     eta = d.X @ beta + np.einsum("ij,ij->i", d.Z, b[d.groups])
@@ -289,10 +196,67 @@ def _logit_step(d: _LogitData, state: dict, kappa: np.ndarray, rng, offset=None)
     return {"beta": beta, "b": b, "psi": psi, "omega": omega}
 
 
+def _logit_step_intercept(d: _LogitData, state: dict, kappa, rng, offset=None) -> dict:
+    """:func:`_logit_step` for a random intercept only (``q = 1``), on the sorted rows.
+
+    The same draws as the general step (same conditional distributions,
+    with ``M_j = sum_i omega_ij + 1/psi`` a scalar): per-cluster sums are
+    segment sums over the rows in cluster order, the linear algebra is
+    elementwise over the clusters and ``Psi | b`` is the 1 x 1
+    inverse-Wishart ``(sum_j b_j^2 + 0.1) / chi2(N + 1)``.
+    """
+    beta, b, psi = state["beta"], state["b"], state["psi"]
+    p, N = d.p, d.N
+    order = d.order
+    if order is not None:
+        kappa = kappa[order]
+        if offset is not None:
+            offset = offset[order]
+    Xt = d.Xt
+    eta = beta @ Xt
+    eta += b[:, 0].take(d.sorted_groups)
+    if offset is not None:
+        eta += offset
+    omega = random_polyagamma(eta, rng)
+    # weighted linear mixed model: response r / omega with weights omega,
+    # r = kappa - omega * offset
+    r = kappa if offset is None else kappa - omega * offset
+    Wx = Xt * omega  # (p, n): rows of X weighted by omega, transposed
+    XtWX = Wx @ Xt.T
+    Xtr = Xt @ r
+    sums = np.add.reduceat(Wx, d.starts, axis=1)  # (p, clusters with rows); row 0: sum omega
+    sums_r = np.add.reduceat(r, d.starts)
+    A = np.zeros((N, p + 1))  # per cluster: [Z_j' Omega_j X_j, Z_j' r_j]
+    if d.all_present:
+        A[:, :p] = sums.T
+        A[:, p] = sums_r
+    else:
+        A[d.present, :p] = sums.T
+        A[d.present, p] = sums_r
+    # M_j = Z_j' Omega_j Z_j + 1 / psi (Z = 1): A[:, 0] is sum omega
+    L_inv = 1.0 / np.sqrt(A[:, 0] + 1.0 / psi[0, 0])
+    A *= L_inv[:, None]
+    G = A.T @ A
+    P = XtWX - G[:p, :p]
+    P.flat[:: p + 1] += d.prior_prec
+    beta = _draw_fixed(P, Xtr - G[:p, p], 1.0, rng)
+    u = A[:, p] - A[:, :p] @ beta
+    u += rng.standard_normal(N)
+    u *= L_inv
+    psi = np.array([[(u @ u + PSI_PRIOR_SCALE) / rng.chisquare(N + 1.0)]])
+    if order is not None:
+        omega_rows = np.empty_like(omega)
+        omega_rows[order] = omega
+        omega = omega_rows
+    return {"beta": beta, "b": u[:, None], "psi": psi, "omega": omega}
+
+
 def _to_internal(d: _LogitData, beta_o, b_o, psi_o):
     """Original-unit (beta, b, Psi) to standardised units."""
-    beta = np.linalg.solve(d.Tx, beta_o)
-    Tz_inv = np.linalg.inv(d.Tz)
+    if getattr(d, "Tx_inv", None) is None:  # once per data set (the data are cached)
+        d.Tx_inv, d.Tz_inv = np.linalg.inv(d.Tx), np.linalg.inv(d.Tz)
+    Tz_inv = d.Tz_inv
+    beta = d.Tx_inv @ beta_o
     b = b_o @ Tz_inv.T
     psi = Tz_inv @ psi_o @ Tz_inv.T
     return beta, b, (psi + psi.T) / 2
@@ -489,6 +453,13 @@ class TwoLevelLogistic(ConditionalMethod):
         self.n_burnin = n_burnin
         self.warm_start = warm_start
 
+    def __getstate__(self):
+        # the data cache of fit is rebuilt on demand: leave it out of pickles
+        # (results shipped back from worker processes) and copies
+        state = dict(super().__getstate__())
+        state.pop("_cache", None)
+        return state
+
     def _check_params(self):
         _check_random_effects(self.random_effects, self._name)
         steps = _check_count(self.n_steps, "n_steps", self._name, 1)
@@ -520,7 +491,7 @@ class TwoLevelLogistic(ConditionalMethod):
             raise ValueError(f"{self._name}: y must be 1-dimensional, got shape {y.shape}.")
         if not np.all((y == 0) | (y == 1)):
             raise ValueError(f"{self._name}: y must hold the binary codes 0 and 1.")
-        d = _logit_data(design, y.shape[0], self._name)
+        d = _logit_data(design, y.shape[0], self._name, self.__dict__.setdefault("_cache", {}))
         kappa = y - 0.5
         state = None
         if (
@@ -557,6 +528,8 @@ class TwoLevelLogistic(ConditionalMethod):
             L = batched_cholesky(self.psi_[None])[0]
             b = rng.standard_normal((codes.size, q)) @ L.T
             return b[inverse]
+        if groups.size == 0 or groups.max() < N:  # all clusters seen in fit
+            return self.b_.take(groups, axis=0)
         known = groups < N
         coef[known] = self.b_[groups[known]]
         if not np.all(known):

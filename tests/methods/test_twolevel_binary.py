@@ -10,25 +10,31 @@ from scipy.special import expit
 
 from skmice import MultilevelIterativeImputer
 from skmice.methods import Design, TwoLevelLogistic, get_method, random_polyagamma
+from skmice.methods import _polyagamma as pg
 
 
 def pg_mean(c):
-    c = np.asarray(c, dtype=float)
-    return np.where(c == 0, 0.25, np.tanh(c / 2) / (2 * np.where(c == 0, 1, c)))
+    c = float(c)
+    return 0.25 if c == 0 else np.tanh(c / 2) / (2 * c)
 
 
 def pg_var(c):
-    c = float(c)
+    # (sinh c - c) / (4 c^3 cosh(c/2)^2), written without overflow for large c
+    c = abs(float(c))
     if c == 0:
         return 1 / 24
-    return (np.sinh(c) - c) / (4 * c**3 * np.cosh(c / 2) ** 2)
+    return (2 * np.tanh(c / 2) - c / np.cosh(min(c / 2, 300.0)) ** 2) / (4 * c**3)
 
 
-@pytest.mark.parametrize("c", [0.0, 0.3, 1.0, 2.5, 7.0, 30.0])
+@pytest.mark.parametrize(
+    "c", [0.0, 0.1, 1.0, 2.5, 5.0, 5.99, 6.01, 8.0, 50.0, 1e3, 1e5, -4.0]
+)
 def test_polyagamma_moments(c):
+    # both envelopes (|c| < 6 and above), the switch between them, very large
+    # and negative c: mean and variance against the closed forms, 4 standard errors
     n = 200_000
-    w = random_polyagamma(np.full(n, c), np.random.default_rng(int(10 * c)))
-    assert np.all(w > 0)
+    w = random_polyagamma(np.full(n, c), np.random.default_rng(int(abs(c) * 10) % 2**32))
+    assert np.all(np.isfinite(w)) and np.all(w > 0)
     mean, var = pg_mean(c), pg_var(c)
     assert abs(w.mean() - mean) < 4 * np.sqrt(var / n)
     # standard error of the sample variance: sqrt((m4 - var^2) / n), m4 estimated
@@ -36,28 +42,91 @@ def test_polyagamma_moments(c):
     assert abs(w.var() - var) < 4 * np.sqrt((m4 - var**2) / n)
 
 
-def test_polyagamma_distribution_matches_series_representation():
-    # PG(1, c) = sum_k g_k / (2 pi^2 ((k - 1/2)^2 + c^2 / (4 pi^2))), g_k ~ Exp(1):
-    # 2,000 terms plus the mean of the remaining tail
-    rng = np.random.default_rng(5)
-    c, n, K = 1.5, 20_000, 2_000
-    k = np.arange(1, K + 1)
-    denom = 2 * np.pi**2 * ((k - 0.5) ** 2 + c**2 / (4 * np.pi**2))
-    series = rng.standard_exponential((n, K)) @ (1 / denom)
-    series += pg_mean(c) - np.sum(1 / denom)
-    exact = random_polyagamma(np.full(n, c), np.random.default_rng(6))
-    assert stats.ks_2samp(series, exact).pvalue > 0.01
+def reference_polyagamma(c, n, rng, terms=1_000):
+    """Slow reference: PG(1, c) = sum_k g_k / (2 pi^2 ((k - 1/2)^2 + c^2 / (4 pi^2))).
+
+    ``g_k ~ Exp(1)``; the first ``terms`` terms, plus the mean of the remaining
+    tail (its standard deviation is below 1e-6 of that of the draw).
+    """
+    k = np.arange(1, terms + 1)
+    inv = 1 / (2 * np.pi**2 * ((k - 0.5) ** 2 + c**2 / (4 * np.pi**2)))
+    return rng.standard_exponential((n, terms)) @ inv + (pg_mean(c) - inv.sum())
 
 
-def test_polyagamma_shape_symmetry_and_errors():
+@pytest.mark.parametrize("c", [0.0, 1.5, 5.5, 9.0])
+def test_polyagamma_distribution_matches_series_representation(c):
+    series = reference_polyagamma(c, 10_000, np.random.default_rng(5))
+    exact = random_polyagamma(np.full(10_000, c), np.random.default_rng(6))
+    assert stats.ks_2samp(series, exact).pvalue > 0.001
+
+
+def jstar_cdf(c):
+    """CDF of PG(1, c), from the alternating-series density of J*(1, |c|/2) integrated."""
+    z = abs(c) / 2
+    x = np.r_[np.linspace(1e-4, 0.05, 500, endpoint=False), np.linspace(0.05, 40 / (1 + z), 10**5)]
+    k = (np.arange(40)[:, None] + 0.5) * np.pi  # (n + 1/2) pi
+    sign = (-1.0) ** np.arange(40)[:, None]
+    left = np.sum(sign * k * (2 / (np.pi * x)) ** 1.5 * np.exp(-2 * k**2 / (np.pi**2 * x)), 0)
+    right = np.sum(sign * k * np.exp(-(k**2) * x / 2), 0)
+    dens = np.exp(-z * z * x / 2) * np.where(x < 0.64, left, right)
+    F = np.r_[0, np.cumsum((dens[1:] + dens[:-1]) / 2 * np.diff(x))]
+    return lambda w: np.interp(4 * np.asarray(w), x, F / F[-1])
+
+
+@pytest.mark.parametrize("c", [0.5, 3.0, 5.9, 7.0, 20.0])
+def test_polyagamma_distribution_matches_exact_cdf(c):
+    w = random_polyagamma(np.full(100_000, c), np.random.default_rng(7))
+    assert stats.kstest(w, jstar_cdf(c)).pvalue > 0.001
+
+
+@pytest.mark.parametrize("z", [0.0, 0.5, 1.5, 2.9, 3.0, 6.0])
+def test_polyagamma_acceptance_rate_matches_envelope(z):
+    # the rate at which candidates are accepted is 1 / (cosh(z) * mass of the
+    # envelope): a sharp check of the pieces' masses (the mixture weights)
+    from scipy.integrate import quad
+
+    K = np.pi**2 / 8 + z * z / 2
+    if z < pg._TANGENT_ZMAX:
+        t, a, v0 = pg._T, pg._A, pg._V0
+        lam = v0 - z * z / v0**3
+        h0 = -(v0**2) / 2 - z * z / (2 * v0**2)
+        left = quad(lambda v: 2 * np.sqrt(2 / np.pi) * np.exp(h0 - lam * (v - v0)), a, np.inf)[0]
+    else:
+        t = pg._TRUNC
+
+        def a0(x):  # first term of the series on x < t, tilted
+            return np.exp(-z * z * x / 2 - 1 / (2 * x)) * np.pi / 2 * (2 / (np.pi * x)) ** 1.5
+
+        left = quad(a0, 0, t)[0]
+    right = quad(lambda x: np.pi / 2 * np.exp(-K * x), t, np.inf)[0]
+    rate = 1 / (np.cosh(z) * (left + right))
+    n = 400_000
+    _, accepted = pg._pg_candidates(np.full(n, z), 1, np.random.default_rng(8))
+    assert abs(accepted.mean() - rate) < 4 * np.sqrt(rate * (1 - rate) / n)
+
+
+def test_polyagamma_deterministic_shape_symmetry_and_errors():
     c = np.array([[-3.0, 3.0], [0.0, 50.0]])
     w = random_polyagamma(c, np.random.default_rng(0))
     assert w.shape == (2, 2)
+    assert random_polyagamma(1.0, np.random.default_rng(0)).shape == ()
+    assert random_polyagamma(np.empty(0), np.random.default_rng(0)).shape == (0,)
+    # both envelopes in one call; the same seed gives the same draws
+    mixed = np.random.default_rng(2).normal(0, 6, 20_000)
+    np.testing.assert_array_equal(
+        random_polyagamma(mixed, np.random.default_rng(3)),
+        random_polyagamma(mixed, np.random.default_rng(3)),
+    )
+    np.testing.assert_array_equal(random_polyagamma(mixed, 3), random_polyagamma(mixed, 3))
     a = random_polyagamma(np.full(50_000, -2.0), np.random.default_rng(1))
     b = random_polyagamma(np.full(50_000, 2.0), np.random.default_rng(1))
     np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="finite"):
         random_polyagamma([np.nan], np.random.default_rng(0))
+    with pytest.raises(ValueError, match="finite"):
+        random_polyagamma([1.0, np.inf], np.random.default_rng(0))
+    # finite values whose sum overflows are fine
+    assert np.all(random_polyagamma([1e308, 1e308], np.random.default_rng(0)) >= 0)
 
 
 def simulate(N=60, size=20, sd=1.0, seed=0, slope=False):
@@ -71,6 +140,61 @@ def simulate(N=60, size=20, sd=1.0, seed=0, slope=False):
     X = np.column_stack([np.ones(n), x])
     Z = X if slope else X[:, :1]
     return Design(X=X, Z=Z, groups=g, n_groups=N), y, u, rng
+
+
+@pytest.mark.parametrize("sorted_rows", [True, False])
+@pytest.mark.parametrize("with_offset", [False, True])
+def test_random_intercept_step_matches_general_step(sorted_rows, with_offset):
+    # the q = 1 step (segment sums over rows in cluster order, scalar algebra)
+    # makes the same draws as the general batched step, given the same random
+    # numbers: same rows order (the step sorts the rows by cluster, stably),
+    # clusters without rows, and an offset (as in 2l.polyreg)
+    from skmice.methods._twolevel_binary import (
+        _logit_data,
+        _logit_step_general,
+        _logit_step_intercept,
+    )
+
+    rng = np.random.default_rng(13)
+    N = 12
+    g = rng.integers(0, N, 400)
+    g = g[g != 5]  # a cluster without rows
+    if sorted_rows:
+        g.sort()
+    n = g.size
+    X = np.column_stack([np.ones(n), rng.normal(3, 2, n), rng.random(n) < 0.3])
+    kappa = (rng.random(n) < 0.4) - 0.5
+    offset = rng.standard_normal(n) if with_offset else None
+    d = _logit_data(Design(X=X, Z=X[:, :1], groups=g, n_groups=N), n, "2l.bin")
+    assert (d.order is None) == sorted_rows and not d.all_present
+    o = np.arange(n) if d.order is None else d.order
+    ds = _logit_data(Design(X=X[o], Z=X[o, :1], groups=g[o], n_groups=N), n, "2l.bin")
+    state = {"beta": rng.standard_normal(3), "b": rng.standard_normal((N, 1)),
+             "psi": np.array([[0.7]])}
+    fast = _logit_step_intercept(d, state, kappa, np.random.default_rng(3), offset)
+    general = _logit_step_general(
+        ds, state, kappa[o], np.random.default_rng(3), None if offset is None else offset[o]
+    )
+    for key in ("beta", "b", "psi"):
+        np.testing.assert_allclose(fast[key], general[key], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(fast["omega"][o], general["omega"], rtol=1e-9)
+
+
+def test_fit_reuses_the_standardised_data_while_the_design_is_unchanged():
+    import pickle
+
+    design, y, _, rng = simulate(seed=14)
+    m = TwoLevelLogistic().fit(design, y, rng)
+    data = m._cache["data"]
+    m.fit(Design(X=design.X.copy(), Z=design.Z.copy(), groups=design.groups.copy(),
+                 n_groups=design.n_groups), y, rng)
+    assert m._cache["data"] is data  # equal arrays: reused
+    X2 = design.X.copy()
+    X2[0, 1] += 1.0
+    m.fit(Design(X=X2, Z=design.Z, groups=design.groups, n_groups=design.n_groups), y, rng)
+    assert m._cache["data"] is not data
+    np.testing.assert_array_equal(m._cache["X"], X2)
+    assert "_cache" not in pickle.loads(pickle.dumps(m)).__dict__
 
 
 def test_registered_and_kinds():
