@@ -809,6 +809,31 @@ def check_completed(run: _Run, entry: str, data: pd.DataFrame, out, blank, probe
                        ref.tolist(), ref.isna().to_numpy(), where, method)
 
 
+def _as_float(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _is_float_donor(v, va, miss_a) -> bool:
+    """Whether a numeric imputation is an observed value, up to skmice's float64 limits.
+
+    skmice models numbers in float64: a donor beyond 2**53 comes back as its nearest
+    float (rounded, inside the dtype), and a column spanning more than the float
+    exponent range holds its tiniest donors as 0 (documented limits).
+    """
+    if _canon(v) in {_canon(o) for o, m in zip(va, miss_a) if not m}:
+        return True
+    obs_float = {_as_float(o) for o, m in zip(va, miss_a) if not m} - {None}
+    f = _as_float(v)
+    if f is None:
+        return False
+    top = max((abs(o) for o in obs_float), default=0.0)
+    tiny = any(0 < abs(o) < top * 2.0**-1000 for o in obs_float)
+    return f in obs_float or float(np.nextafter(f, np.inf)) in obs_float or (f == 0.0 and tiny)
+
+
 def _check_imputed(run, entry, name, col, a, imputed, va, miss_a, where, method=None):
     """Check (f): imputed values are valid values of the column."""
     if not imputed:
@@ -816,30 +841,7 @@ def _check_imputed(run, entry, name, col, a, imputed, va, miss_a, where, method=
     numeric = (pd.api.types.is_numeric_dtype(a.dtype) and not pd.api.types.is_bool_dtype(a.dtype)
                or col.kind in ("object-int", "object-float"))
     if method in OBSERVED_VALUE_METHODS and numeric:
-        observed = {_canon(v) for v, m in zip(va, miss_a) if not m}
-        # skmice models numbers in float64: a donor beyond 2**53 comes back as its nearest
-        # float (rounded, inside the dtype), and a column spanning more than the float
-        # exponent range holds its tiniest donors as 0 (documented limits)
-        def as_float(v):
-            try:
-                return float(v)
-            except (TypeError, ValueError, OverflowError):
-                return None
-
-        obs_float = {as_float(v) for v, m in zip(va, miss_a) if not m} - {None}
-        top = max((abs(v) for v in obs_float), default=0.0)
-        tiny = any(0 < abs(v) < top * 2.0**-1000 for v in obs_float)
-
-        def known(v):
-            if _canon(v) in observed:
-                return True
-            f = as_float(v)
-            if f is None:
-                return False
-            return f in obs_float or float(np.nextafter(f, np.inf)) in obs_float \
-                or (f == 0.0 and tiny)
-
-        bad = [v for v in imputed if not known(v)]
+        bad = [v for v in imputed if not _is_float_donor(v, va, miss_a)]
         if bad:
             c = _canon(bad[0])
             big = c[0] == "n" and c[1].denominator == 1 and abs(c[1]) > 2**53
@@ -874,29 +876,7 @@ def _check_imputed(run, entry, name, col, a, imputed, va, miss_a, where, method=
                      f"column {name!r}: {imputed[0]!r}", where)
     elif col.kind in STRING_KINDS:
         observed = {_canon(v) for v, m in zip(va, miss_a) if not m}
-        # skmice models numbers in float64: a donor beyond 2**53 comes back as its nearest
-        # float (rounded, inside the dtype), and a column spanning more than the float
-        # exponent range holds its tiniest donors as 0 (documented limits)
-        def as_float(v):
-            try:
-                return float(v)
-            except (TypeError, ValueError, OverflowError):
-                return None
-
-        obs_float = {as_float(v) for v, m in zip(va, miss_a) if not m} - {None}
-        top = max((abs(v) for v in obs_float), default=0.0)
-        tiny = any(0 < abs(v) < top * 2.0**-1000 for v in obs_float)
-
-        def known(v):
-            if _canon(v) in observed:
-                return True
-            f = as_float(v)
-            if f is None:
-                return False
-            return f in obs_float or float(np.nextafter(f, np.inf)) in obs_float \
-                or (f == 0.0 and tiny)
-
-        bad = [v for v in imputed if not known(v)]
+        bad = [v for v in imputed if _canon(v) not in observed]
         if bad:
             run.fail(entry, "f", "imputed string not an observed value",
                      f"column {name!r}: {bad[0]!r}", where)
