@@ -171,10 +171,10 @@ def match_clustered_donors(
     own = donor_groups[cand] == q_grp[seg]
 
     # the P-th nearest distance per query group, of all donors and of other clusters
+    # ``offset`` also numbers the positions of any ordering sorted by segment first
     def pth(d):
         o = np.lexsort((d, seg))
-        _, off, _ = _segments(W)
-        at = o[off == P[seg[o]] - 1]
+        at = o[offset == P[seg[o]] - 1]
         out = np.full(P.size, np.inf)
         out[seg[at]] = d[at]
         return out
@@ -184,8 +184,7 @@ def match_clustered_donors(
     eff = np.where(use_other[seg], d_other, dist)
 
     o = np.lexsort((rng.random(eff.size), eff, seg))  # nearest first, ties at random
-    _, off, _ = _segments(W)
-    pool = o[off < P[seg[o]]]  # the P nearest of each query group, grouped
+    pool = o[offset < P[seg[o]]]  # the P nearest of each query group, grouped
     shuffled = pool[np.lexsort((rng.random(pool.size), seg[pool]))]
     starts = np.cumsum(P) - P
     # distinct within a query group (as far as there are donors: n may be < m_g)
