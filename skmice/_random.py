@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["as_seed_sequence", "spawn_seeds"]
+__all__ = ["as_generator", "as_seed_sequence", "spawn_seeds"]
 
 
 def as_seed_sequence(random_state) -> np.random.SeedSequence:
@@ -46,6 +46,33 @@ def as_seed_sequence(random_state) -> np.random.SeedSequence:
         "random_state must be None, a non-negative int, a numpy SeedSequence, Generator or "
         f"RandomState, got {type(random_state).__name__}."
     )
+
+
+def as_generator(random_state) -> np.random.Generator:
+    """Turn a ``random_state`` parameter into a :class:`numpy.random.Generator`.
+
+    A Generator is returned as it is (its stream continues); anything else is
+    read by :func:`as_seed_sequence`.
+
+    Parameters
+    ----------
+    random_state : None, int, SeedSequence, Generator or RandomState
+
+    Returns
+    -------
+    numpy.random.Generator
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmice._random import as_generator
+    >>> rng = np.random.default_rng(0)
+    >>> as_generator(rng) is rng
+    True
+    """
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    return np.random.default_rng(as_seed_sequence(random_state))
 
 
 def spawn_seeds(random_state, n: int) -> list[int]:

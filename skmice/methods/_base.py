@@ -21,6 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from .._random import as_generator
 
 __all__ = [
     "ConditionalMethod",
@@ -103,9 +106,14 @@ class Design:
 class ConditionalMethod(BaseEstimator):
     """Base class of the conditional imputation methods.
 
-    Subclasses implement :meth:`fit` and :meth:`sample`, and set the class
-    attributes below. Parameters are stored untouched in ``__init__`` as in
-    scikit-learn; state computed in ``fit`` ends with an underscore.
+    The public :meth:`fit` and :meth:`sample` validate their input once (the
+    design's parts the method needs, the target, the generator, the declared
+    parameter constraints, that ``fit`` came first) and call the subclass's
+    ``_fit(design, y, rng)`` and ``_sample(design, rng, observed)``, which
+    hold only the computation. Parameters are stored untouched in
+    ``__init__`` as in scikit-learn and declared in
+    ``_parameter_constraints``; state computed in ``fit`` ends with an
+    underscore.
 
     Attributes
     ----------
@@ -117,7 +125,8 @@ class ConditionalMethod(BaseEstimator):
         passed as float codes ``0, 1, ..., K - 1``.
     cluster_level : bool
         True for methods imputing a cluster-level variable (one value per
-        cluster).
+        cluster): the imputer gives them one row per cluster, with the
+        cluster means of the predictors.
     needs_selection : bool
         True for selection models, which need the selection-equation design
         ``W`` (predictor codes -3 and -4 apply to them only).
@@ -132,14 +141,12 @@ class ConditionalMethod(BaseEstimator):
     drawn from their spread.
 
     >>> import numpy as np
-    >>> from skmice.methods import ConditionalMethod
+    >>> from skmice.methods import ConditionalMethod, Design
     >>> class NoisyMean(ConditionalMethod):
-    ...     def fit(self, design, y, random_state):
+    ...     def _fit(self, design, y, rng):
     ...         self.mean_, self.sd_ = y.mean(), y.std()
-    ...         return self
-    ...     def sample(self, design, random_state, observed=None):
-    ...         return self.mean_ + self.sd_ * random_state.standard_normal(design.n_rows)
-    >>> from skmice.methods import Design
+    ...     def _sample(self, design, rng, observed):
+    ...         return self.mean_ + self.sd_ * rng.standard_normal(design.n_rows)
     >>> rng = np.random.default_rng(0)
     >>> m = NoisyMean().fit(Design(np.ones((4, 1))), np.array([1., 2., 3., 4.]), rng)
     >>> m.sample(Design(np.ones((2, 1))), rng).shape
@@ -151,38 +158,48 @@ class ConditionalMethod(BaseEstimator):
     cluster_level: bool = False
     needs_selection: bool = False
     needs_all_rows: bool = False
+    _parameter_constraints: dict = {}
 
-    def fit(self, design: Design, y: np.ndarray, random_state: np.random.Generator):
+    def _label(self) -> str:
+        """The method's name in messages."""
+        return getattr(self, "_name", type(self).__name__)
+
+    def fit(self, design: Design, y: np.ndarray, random_state):
         """Fit the method on the observed rows and draw its parameters.
 
         Parameters
         ----------
         design : Design
-            Design of the observed rows of the target.
-        y : ndarray of shape (n_obs,)
-            Observed values of the target (float; codes for categorical targets).
-        random_state : numpy.random.Generator
-            Source of randomness for the parameter draws.
+            Design of the observed rows of the target (of every row for
+            methods with ``needs_all_rows``).
+        y : ndarray of shape (n_rows,)
+            Observed values of the target (float; codes for categorical
+            targets; NaN in the rows to impute with ``needs_all_rows``).
+        random_state : numpy.random.Generator, int or None
+            Source of randomness for the parameter draws; a Generator's stream
+            continues.
 
         Returns
         -------
         self : ConditionalMethod
         """
-        raise NotImplementedError  # abstract
+        self._validate_params()
+        y = check_target(self, y)
+        design = check_design(self, design, n_rows=y.shape[0])
+        self._fit(design, y, as_generator(random_state))
+        self.n_features_in_ = design.X.shape[1]
+        if self.needs_groups:
+            self.n_features_z_ = design.Z.shape[1]
+        return self
 
-    def sample(
-        self,
-        design: Design,
-        random_state: np.random.Generator,
-        observed: tuple | None = None,
-    ) -> np.ndarray:
+    def sample(self, design: Design, random_state, observed: tuple | None = None) -> np.ndarray:
         """Draw imputations for the rows of ``design``.
 
         Parameters
         ----------
         design : Design
             Design of the rows to impute.
-        random_state : numpy.random.Generator
+        random_state : numpy.random.Generator, int or None
             Source of randomness.
         observed : tuple (Design, ndarray) or None
             Observed rows of the same data, used by two-level methods to draw
@@ -194,11 +211,43 @@ class ConditionalMethod(BaseEstimator):
         -------
         values : ndarray of shape (n_rows,)
             The imputed values (float; codes for categorical targets).
-        """
-        raise NotImplementedError  # abstract
 
-    def _more_tags(self):  # pragma: no cover - old scikit-learn tags
-        return {"non_deterministic": True}
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the method was not fitted.
+        FloatingPointError
+            If the draws are not finite (numerical failure).
+        """
+        check_is_fitted(self, "n_features_in_")
+        design = check_design(self, design, fitted=True)
+        observed = check_observed(self, observed)
+        values = np.asarray(self._sample(design, as_generator(random_state), observed),
+                            dtype=np.float64).reshape(-1)
+        if not np.isfinite(values).all():
+            raise FloatingPointError(
+                f"{self._label()}: the imputed values are not finite (numerical failure). "
+                "Check the predictors for extreme values, near-constant columns or strong "
+                "collinearity."
+            )
+        return values
+
+    def _check_rows(self, design: Design) -> Design:
+        """A design for a fitted method's public helpers (``predict_proba``), validated."""
+        return check_design(self, design, fitted=True)
+
+    def _fit(self, design: Design, y: np.ndarray, rng: np.random.Generator) -> None:
+        """Fit on validated input (subclasses implement it)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement _fit.")
+
+    def _sample(self, design: Design, rng: np.random.Generator, observed) -> np.ndarray:
+        """Draw imputations for validated input (subclasses implement it)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement _sample.")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = True
+        return tags
 
 
 _REGISTRY: dict[str, type] = {}
@@ -228,10 +277,9 @@ def register_method(name: str, cls=None):
     >>> from skmice.methods import ConditionalMethod, register_method, get_method
     >>> @register_method("my.constant")
     ... class Constant(ConditionalMethod):
-    ...     def fit(self, design, y, random_state):
+    ...     def _fit(self, design, y, rng):
     ...         self.value_ = y[0]
-    ...         return self
-    ...     def sample(self, design, random_state, observed=None):
+    ...     def _sample(self, design, rng, observed):
     ...         return [self.value_] * design.n_rows
     >>> type(get_method("my.constant")).__name__
     'Constant'
@@ -301,3 +349,6 @@ def get_method(name: str, **params) -> ConditionalMethod:
         known = ", ".join(sorted(_REGISTRY))
         raise ValueError(f"Unknown method {name!r}; known methods: {known}.") from None
     return cls(**params)
+
+
+from ._validation import check_design, check_observed, check_target  # noqa: E402 (uses Design)

@@ -8,19 +8,16 @@ of their posterior before drawing the categories.
 
 from __future__ import annotations
 
-import numbers
+from numbers import Integral, Real
 
 import numpy as np
 from scipy.special import expit
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted
 
 from ._base import ConditionalMethod, Design, register_method
 from ._draws import (
-    _as_generator,
     _check_finite_array,
-    _check_fit_input,
-    _check_fitted,
-    _check_ridge,
-    _check_sample_input,
     augment_categorical,
     draw_from_precision,
     fit_logistic,
@@ -30,10 +27,10 @@ from ._draws import (
 __all__ = ["Logistic", "Multinomial"]
 
 
-def _check_max_iter(max_iter, name: str) -> int:
-    if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 1:
-        raise ValueError(f"{name}: max_iter must be a positive integer, got {max_iter!r}.")
-    return int(max_iter)
+_CONSTRAINTS = {
+    "ridge": [Interval(Real, 0, None, closed="left")],
+    "max_iter": [Interval(Integral, 1, None, closed="left")],
+}
 
 
 def _covariance(hessian: np.ndarray) -> np.ndarray:
@@ -119,6 +116,7 @@ class Logistic(ConditionalMethod):
     """
 
     supported_kinds = ("binary",)
+    _parameter_constraints = dict(_CONSTRAINTS)
 
     def __init__(self, ridge=1e-5, max_iter=100):
         self.ridge = ridge
@@ -126,28 +124,11 @@ class Logistic(ConditionalMethod):
 
     _name = "Logistic ('logreg')"
 
-    def fit(self, design: Design, y: np.ndarray, random_state: np.random.Generator):
-        """Fit the augmented logistic regression and draw the coefficients.
-
-        Parameters
-        ----------
-        design : Design
-            Design of the observed rows (intercept in column 0).
-        y : ndarray of shape (n_obs,)
-            Observed codes, 0 or 1.
-        random_state : numpy.random.Generator
-            Source of randomness.
-
-        Returns
-        -------
-        self : Logistic
-        """
-        ridge = _check_ridge(self.ridge, self._name)
-        max_iter = _check_max_iter(self.max_iter, self._name)
-        X, y = _check_fit_input(design, y, self._name)
+    def _fit(self, design, y, rng):
+        """Fit the augmented logistic regression and draw the coefficients."""
+        X, ridge, max_iter = design.X, float(self.ridge), int(self.max_iter)
         if not np.all((y == 0) | (y == 1)):
             raise ValueError(f"{self._name}: y must hold the binary codes 0 and 1.")
-        rng = _as_generator(random_state)
         Xa, ya, wa = augment_categorical(X, y, np.array([0.0, 1.0]))
         try:
             fit = fit_logistic(Xa, ya, wa, ridge=ridge, max_iter=max_iter)
@@ -161,29 +142,11 @@ class Logistic(ConditionalMethod):
         self.n_features_in_ = X.shape[1]
         return self
 
-    def sample(self, design: Design, random_state: np.random.Generator, observed=None):
-        """Draw 0/1 codes from ``Bernoulli(logistic(X beta*))``.
-
-        Parameters
-        ----------
-        design : Design
-            Design of the rows to impute.
-        random_state : numpy.random.Generator
-            Source of randomness.
-        observed : ignored
-            Present for the common signature.
-
-        Returns
-        -------
-        values : ndarray of shape (n_rows,)
-            Float codes 0.0 and 1.0.
-        """
-        _check_fitted(self, "beta_star_", self._name)
-        X = _check_sample_input(design, self.n_features_in_, self._name)
-        rng = _as_generator(random_state)
-        prob = expit(X @ self.beta_star_)
+    def _sample(self, design, rng, observed):
+        """Draw 0/1 codes from ``Bernoulli(logistic(X beta*))``."""
+        prob = expit(design.X @ self.beta_star_)
         _check_finite_array(prob, "the predicted probabilities", self._name)
-        return (rng.random(X.shape[0]) <= prob).astype(float)
+        return (rng.random(prob.shape[0]) <= prob).astype(float)
 
 
 @register_method("polyreg")
@@ -272,6 +235,7 @@ class Multinomial(ConditionalMethod):
     """
 
     supported_kinds = ("binary", "categorical")
+    _parameter_constraints = {**_CONSTRAINTS, "draw_parameters": ["boolean"]}
 
     def __init__(self, draw_parameters=True, ridge=1e-5, max_iter=100):
         self.draw_parameters = draw_parameters
@@ -280,33 +244,16 @@ class Multinomial(ConditionalMethod):
 
     _name = "Multinomial ('polyreg')"
 
-    def fit(self, design: Design, y: np.ndarray, random_state: np.random.Generator):
-        """Fit the augmented multinomial logit and draw the coefficients.
-
-        Parameters
-        ----------
-        design : Design
-            Design of the observed rows (intercept in column 0).
-        y : ndarray of shape (n_obs,)
-            Observed category codes (non-negative integers as floats).
-        random_state : numpy.random.Generator
-            Source of randomness.
-
-        Returns
-        -------
-        self : Multinomial
-        """
+    def _fit(self, design, y, rng):
+        """Fit the augmented multinomial logit and draw the coefficients."""
         if not isinstance(self.draw_parameters, (bool, np.bool_)):
             raise ValueError(
                 f"{self._name}: draw_parameters must be True or False, "
                 f"got {self.draw_parameters!r}."
             )
-        ridge = _check_ridge(self.ridge, self._name)
-        max_iter = _check_max_iter(self.max_iter, self._name)
-        X, y = _check_fit_input(design, y, self._name)
+        X, ridge, max_iter = design.X, float(self.ridge), int(self.max_iter)
         if np.any(y < 0) or np.any(y != np.round(y)):
             raise ValueError(f"{self._name}: y must hold category codes 0, 1, ..., K - 1.")
-        rng = _as_generator(random_state)
         classes, index = np.unique(y, return_inverse=True)
         k = classes.shape[0]
         p = X.shape[1]
@@ -348,8 +295,10 @@ class Multinomial(ConditionalMethod):
         proba : ndarray of shape (n_rows, k)
             Columns in the order of ``classes_``.
         """
-        _check_fitted(self, "beta_star_", self._name)
-        X = _check_sample_input(design, self.n_features_in_, self._name)
+        check_is_fitted(self, "beta_star_")
+        return self._proba(self._check_rows(design).X)
+
+    def _proba(self, X):
         eta = np.column_stack([np.zeros(X.shape[0]), X @ self.beta_star_])
         eta -= eta.max(axis=1, keepdims=True)
         proba = np.exp(eta)
@@ -357,25 +306,9 @@ class Multinomial(ConditionalMethod):
         _check_finite_array(proba, "the predicted probabilities", self._name)
         return proba
 
-    def sample(self, design: Design, random_state: np.random.Generator, observed=None):
-        """Draw category codes from the multinomial probabilities.
-
-        Parameters
-        ----------
-        design : Design
-            Design of the rows to impute.
-        random_state : numpy.random.Generator
-            Source of randomness.
-        observed : ignored
-            Present for the common signature.
-
-        Returns
-        -------
-        values : ndarray of shape (n_rows,)
-            Float codes among ``classes_``.
-        """
-        proba = self.predict_proba(design)
-        rng = _as_generator(random_state)
+    def _sample(self, design, rng, observed):
+        """Draw category codes from the multinomial probabilities."""
+        proba = self._proba(design.X)
         u = rng.random(proba.shape[0])
         idx = (u[:, None] > np.cumsum(proba, axis=1)[:, :-1]).sum(axis=1)
         return self.classes_[idx]

@@ -13,8 +13,9 @@ error).
 from __future__ import annotations
 
 import numpy as np
+from sklearn.utils._param_validation import StrOptions
 
-from ._base import ConditionalMethod, Design, register_method
+from ._base import ConditionalMethod, register_method
 from ._linear import BayesianNormal, PredictiveMeanMatching
 
 __all__ = ["ClusterMean", "ClusterNormal", "ClusterPMM"]
@@ -135,47 +136,19 @@ class ClusterMean(ConditionalMethod):
     cluster_level = True
     supported_kinds = ("continuous", "binary", "categorical")
 
+    _parameter_constraints = {"fallback": [StrOptions({"auto", "norm", "pmm"})]}
+
     def __init__(self, fallback="auto"):
         self.fallback = fallback
 
-    def fit(self, design: Design, y: np.ndarray, random_state: np.random.Generator):
-        """Fit the fallback model on the observed clusters.
-
-        Parameters
-        ----------
-        design : Design
-            One row per observed cluster.
-        y : ndarray
-            The observed clusters' values.
-        random_state : numpy.random.Generator
-
-        Returns
-        -------
-        self : ClusterMean
-        """
-        if self.fallback not in ("auto", "norm", "pmm"):
-            raise ValueError(
-                f"ClusterMean: fallback must be 'auto', 'norm' or 'pmm', got {self.fallback!r}."
-            )
+    def _fit(self, design, y, rng):
+        """Fit the fallback model on the observed clusters."""
         kind = self.fallback
         if kind == "auto":
             kind = "pmm" if np.all(y == np.round(y)) else "norm"
         self.fallback_ = ClusterPMM() if kind == "pmm" else ClusterNormal()
-        self.fallback_.fit(design, y, random_state)
-        return self
+        self.fallback_._fit(design, y, rng)
 
-    def sample(self, design: Design, random_state: np.random.Generator, observed=None):
-        """Draw values for clusters with nothing observed, from the fallback model.
-
-        Parameters
-        ----------
-        design : Design
-            One row per cluster to impute.
-        random_state : numpy.random.Generator
-        observed : ignored
-
-        Returns
-        -------
-        values : ndarray of shape (n_rows,)
-        """
-        return self.fallback_.sample(design, random_state)
+    def _sample(self, design, rng, observed):
+        """Draw values for clusters with nothing observed, from the fallback model."""
+        return self.fallback_._sample(design, rng, None)

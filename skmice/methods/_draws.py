@@ -20,14 +20,11 @@ be recovered raises :class:`FloatingPointError`.
 
 from __future__ import annotations
 
-import numbers
 from typing import NamedTuple
 
 import numpy as np
 from scipy import linalg
 from scipy.special import expit
-
-from ._base import Design
 
 __all__ = [
     "NewtonFit",
@@ -50,58 +47,6 @@ _MAX_ESCALATIONS = 12
 
 # ---------------------------------------------------------------------------
 # small helpers
-
-
-def _as_generator(random_state) -> np.random.Generator:
-    """Return ``random_state`` as a Generator (a Generator is returned as is)."""
-    return np.random.default_rng(random_state)
-
-
-def _check_ridge(ridge, name: str) -> float:
-    if isinstance(ridge, bool) or not isinstance(ridge, numbers.Real) or not ridge >= 0:
-        raise ValueError(f"{name}: ridge must be a non-negative number, got {ridge!r}.")
-    return float(ridge)
-
-
-def _check_fit_input(design, y, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Validate the design and target given to ``fit``; return float arrays."""
-    if not isinstance(design, Design):
-        raise TypeError(f"{name}: design must be a Design, got {type(design).__name__}.")
-    X = np.asarray(design.X, dtype=float)
-    y = np.asarray(y, dtype=float)
-    if X.ndim != 2:
-        raise ValueError(f"{name}: design.X must be 2-D, got shape {X.shape}.")
-    if y.ndim != 1 or y.shape[0] != X.shape[0]:
-        raise ValueError(
-            f"{name}: y must be 1-D with one value per row of design.X "
-            f"({X.shape[0]}), got shape {y.shape}."
-        )
-    if y.shape[0] == 0:
-        raise ValueError(f"{name}: there are no observed values of the target to fit on.")
-    if not np.all(np.isfinite(y)):
-        raise ValueError(f"{name}: y holds NaN or infinite values; pass the observed rows only.")
-    if not np.all(np.isfinite(X)):
-        raise ValueError(f"{name}: design.X holds NaN or infinite values.")
-    return X, y
-
-
-def _check_sample_input(design, n_features: int, name: str) -> np.ndarray:
-    """Validate the design given to ``sample``; return X as float."""
-    if not isinstance(design, Design):
-        raise TypeError(f"{name}: design must be a Design, got {type(design).__name__}.")
-    X = np.asarray(design.X, dtype=float)
-    if X.ndim != 2 or X.shape[1] != n_features:
-        raise ValueError(
-            f"{name}: design.X must have {n_features} columns as in fit, got shape {X.shape}."
-        )
-    if not np.all(np.isfinite(X)):
-        raise ValueError(f"{name}: design.X holds NaN or infinite values.")
-    return X
-
-
-def _check_fitted(method, attribute: str, name: str) -> None:
-    if not hasattr(method, attribute):
-        raise AttributeError(f"{name}: call fit before sample.")
 
 
 def _check_finite_array(values, what: str, method: str) -> None:

@@ -14,14 +14,11 @@ import inspect
 
 import numpy as np
 from sklearn.base import clone, is_classifier
+from sklearn.utils._param_validation import HasMethods, StrOptions
 
-from ._base import ConditionalMethod, Design
+from ._base import ConditionalMethod
 from ._draws import (
-    _as_generator,
     _check_finite_array,
-    _check_fit_input,
-    _check_fitted,
-    _check_sample_input,
 )
 
 __all__ = ["EstimatorMethod"]
@@ -140,6 +137,11 @@ class EstimatorMethod(ConditionalMethod):
     (20,)
     """
 
+    _parameter_constraints = {
+        "estimator": [HasMethods(["fit", "predict"])],
+        "proper": [StrOptions(set(_PROPER))],
+    }
+
     def __init__(self, estimator, proper="auto"):
         self.estimator = estimator
         self.proper = proper
@@ -186,28 +188,9 @@ class EstimatorMethod(ConditionalMethod):
             pass
         return est
 
-    def fit(self, design: Design, y: np.ndarray, random_state: np.random.Generator):
-        """Fit a clone of the estimator (on a bootstrap resample when proper).
-
-        Parameters
-        ----------
-        design : Design
-            Design of the observed rows (intercept in column 0, dropped).
-        y : ndarray of shape (n_obs,)
-            Observed values (float codes for classifiers).
-        random_state : numpy.random.Generator
-            Source of randomness (bootstrap and the estimator's seed).
-
-        Returns
-        -------
-        self : EstimatorMethod
-        """
+    def _fit(self, design, y, rng):
+        """Fit a clone of the estimator (on a bootstrap resample when proper)."""
         est = self.estimator
-        if not (hasattr(est, "fit") and hasattr(est, "predict")):
-            raise TypeError(
-                "EstimatorMethod: estimator must have fit and predict methods, "
-                f"got {type(est).__name__}."
-            )
         proper = self._resolve_proper()
         classifier = is_classifier(est)
         if classifier and proper == "bootstrap" and not _has_predict_proba(est):
@@ -215,8 +198,7 @@ class EstimatorMethod(ConditionalMethod):
                 f"{self._name}: proper='bootstrap' for a classifier needs predict_proba "
                 "(e.g. SVC(probability=True)); use proper='none' for plain predictions."
             )
-        X, y = _check_fit_input(design, y, self._name)
-        rng = _as_generator(random_state)
+        X = design.X
         F = _features(X)
         n = y.shape[0]
         rows = rng.integers(n, size=n) if proper == "bootstrap" else np.arange(n)
@@ -243,25 +225,9 @@ class EstimatorMethod(ConditionalMethod):
             self.residuals_ = residuals
         return self
 
-    def sample(self, design: Design, random_state: np.random.Generator, observed=None):
-        """Draw imputations for the rows of ``design``.
-
-        Parameters
-        ----------
-        design : Design
-            Design of the rows to impute (intercept in column 0, dropped).
-        random_state : numpy.random.Generator
-            Source of randomness.
-        observed : ignored
-            Present for the common signature.
-
-        Returns
-        -------
-        values : ndarray of shape (n_rows,)
-        """
-        _check_fitted(self, "estimator_", self._name)
-        X = _check_sample_input(design, self.n_features_in_, self._name)
-        rng = _as_generator(random_state)
+    def _sample(self, design, rng, observed):
+        """Draw imputations for the rows of ``design``."""
+        X = design.X
         n = X.shape[0]
         if self.estimator_ is None:
             return np.full(n, self.constant_)

@@ -8,18 +8,14 @@ value of a donor whose predicted mean is close.
 
 from __future__ import annotations
 
-import numbers
+from numbers import Integral, Real
 
 import numpy as np
+from sklearn.utils._param_validation import Interval
 
-from ._base import ConditionalMethod, Design, register_method
+from ._base import ConditionalMethod, register_method
 from ._draws import (
-    _as_generator,
     _check_finite_array,
-    _check_fit_input,
-    _check_fitted,
-    _check_ridge,
-    _check_sample_input,
     _least_squares,
     _match_sorted,
     _normal_draw,
@@ -29,26 +25,22 @@ from ._draws import (
 __all__ = ["BayesianNormal", "PredictiveMeanMatching"]
 
 
-def _draw_linear_parameters(method, design, y, random_state):
+def _draw_linear_parameters(method, X, y, rng):
     """Draw ``beta*`` and ``sigma*`` of a normal linear model (R's ``.norm.draw``).
 
-    Shared by ``norm`` and ``pmm``: validates the input, fits least squares
-    on the observed rows, draws the parameters and stores ``beta_hat_``,
-    ``beta_star_``, ``sigma_star_``, ``ridge_applied_``, ``aliased_`` and
-    ``n_features_in_`` on ``method``. Returns ``(X, y, least_squares, rng)``.
+    Shared by ``norm`` and ``pmm``: fits least squares on the observed rows,
+    draws the parameters and stores ``beta_hat_``, ``beta_star_``,
+    ``sigma_star_``, ``ridge_applied_`` and ``aliased_`` on ``method``.
+    Returns the least-squares fit.
     """
-    ridge = _check_ridge(method.ridge, method._name)
-    X, y = _check_fit_input(design, y, method._name)
-    rng = _as_generator(random_state)
-    ls = _least_squares(X, y, ridge, method._name)
+    ls = _least_squares(X, y, float(method.ridge), method._name)
     beta_star, sigma_star = _normal_draw(ls, rng, method._name)
     method.beta_hat_ = ls.coef
     method.beta_star_ = beta_star
     method.sigma_star_ = sigma_star
     method.ridge_applied_ = ls.ridged
     method.aliased_ = ~ls.active
-    method.n_features_in_ = X.shape[1]
-    return X, y, ls, rng
+    return ls
 
 
 @register_method("norm")
@@ -134,55 +126,23 @@ class BayesianNormal(ConditionalMethod):
     """
 
     supported_kinds = ("continuous",)
+    _parameter_constraints = {"ridge": [Interval(Real, 0, None, closed="left")]}
 
     def __init__(self, ridge=1e-5):
         self.ridge = ridge
 
     _name = "BayesianNormal ('norm')"
 
-    def fit(self, design: Design, y: np.ndarray, random_state: np.random.Generator):
-        """Draw ``beta*`` and ``sigma*`` from their posterior given the observed rows.
-
-        Parameters
-        ----------
-        design : Design
-            Design of the observed rows (intercept in column 0).
-        y : ndarray of shape (n_obs,)
-            Observed values of the target.
-        random_state : numpy.random.Generator
-            Source of randomness.
-
-        Returns
-        -------
-        self : BayesianNormal
-        """
-        _, _, ls, _ = _draw_linear_parameters(self, design, y, random_state)
+    def _fit(self, design, y, rng):
+        """Draw ``beta*`` and ``sigma*`` from their posterior given the observed rows."""
+        ls = _draw_linear_parameters(self, design.X, y, rng)
         self.sigma_hat_ = float(np.sqrt(ls.residuals @ ls.residuals / ls.df))
         self.df_ = ls.df
-        return self
 
-    def sample(self, design: Design, random_state: np.random.Generator, observed=None):
-        """Draw ``X beta* + sigma* e`` for the rows of ``design``.
-
-        Parameters
-        ----------
-        design : Design
-            Design of the rows to impute.
-        random_state : numpy.random.Generator
-            Source of randomness.
-        observed : ignored
-            Present for the common signature.
-
-        Returns
-        -------
-        values : ndarray of shape (n_rows,)
-        """
-        _check_fitted(self, "beta_star_", self._name)
-        X = _check_sample_input(design, self.n_features_in_, self._name)
-        rng = _as_generator(random_state)
-        values = X @ self.beta_star_ + self.sigma_star_ * rng.standard_normal(X.shape[0])
-        _check_finite_array(values, "the imputed values", self._name)
-        return values
+    def _sample(self, design, rng, observed):
+        """Draw ``X beta* + sigma* e`` for the rows of ``design``."""
+        X = design.X
+        return X @ self.beta_star_ + self.sigma_star_ * rng.standard_normal(X.shape[0])
 
 
 @register_method("pmm")
@@ -274,6 +234,12 @@ class PredictiveMeanMatching(ConditionalMethod):
 
     supported_kinds = ("continuous", "binary", "categorical")
 
+    _parameter_constraints = {
+        "donors": [Interval(Integral, 1, None, closed="left")],
+        "matchtype": [Interval(Integral, 0, 2, closed="both")],
+        "ridge": [Interval(Real, 0, None, closed="left")],
+    }
+
     def __init__(self, donors=5, matchtype=1, ridge=1e-5):
         self.donors = donors
         self.matchtype = matchtype
@@ -281,53 +247,16 @@ class PredictiveMeanMatching(ConditionalMethod):
 
     _name = "PredictiveMeanMatching ('pmm')"
 
-    def fit(self, design: Design, y: np.ndarray, random_state: np.random.Generator):
-        """Draw the parameters and prepare the sorted donor pool.
-
-        Parameters
-        ----------
-        design : Design
-            Design of the observed rows (intercept in column 0).
-        y : ndarray of shape (n_obs,)
-            Observed values of the target.
-        random_state : numpy.random.Generator
-            Source of randomness.
-
-        Returns
-        -------
-        self : PredictiveMeanMatching
-        """
-        donors = self.donors
-        if isinstance(donors, bool) or not isinstance(donors, numbers.Integral) or donors < 1:
-            raise ValueError(f"{self._name}: donors must be a positive integer, got {donors!r}.")
-        if self.matchtype not in (0, 1, 2) or isinstance(self.matchtype, bool):
-            raise ValueError(f"{self._name}: matchtype must be 0, 1 or 2, got {self.matchtype!r}.")
-        X, y, ls, rng = _draw_linear_parameters(self, design, y, random_state)
-        self.donors_ = int(min(donors, y.shape[0]))
+    def _fit(self, design, y, rng):
+        """Draw the parameters and prepare the sorted donor pool."""
+        X = design.X
+        ls = _draw_linear_parameters(self, X, y, rng)
+        self.donors_ = int(min(self.donors, y.shape[0]))
         beta_obs = self.beta_star_ if self.matchtype == 2 else ls.coef
         self.donor_yhat_, self.donor_values_ = _sort_donors(X @ beta_obs, y, rng)
-        return self
 
-    def sample(self, design: Design, random_state: np.random.Generator, observed=None):
-        """Impute the observed value of a randomly chosen near donor.
-
-        Parameters
-        ----------
-        design : Design
-            Design of the rows to impute.
-        random_state : numpy.random.Generator
-            Source of randomness.
-        observed : ignored
-            Present for the common signature.
-
-        Returns
-        -------
-        values : ndarray of shape (n_rows,)
-            Observed values of the chosen donors.
-        """
-        _check_fitted(self, "donor_values_", self._name)
-        X = _check_sample_input(design, self.n_features_in_, self._name)
-        rng = _as_generator(random_state)
-        yhat_mis = X @ (self.beta_hat_ if self.matchtype == 0 else self.beta_star_)
+    def _sample(self, design, rng, observed):
+        """Impute the observed value of a randomly chosen near donor."""
+        yhat_mis = design.X @ (self.beta_hat_ if self.matchtype == 0 else self.beta_star_)
         _check_finite_array(yhat_mis, "the predicted means", self._name)
         return _match_sorted(self.donor_yhat_, self.donor_values_, yhat_mis, self.donors_, rng)

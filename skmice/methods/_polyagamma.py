@@ -37,7 +37,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import log_ndtr
 
-from ._twolevel import _rng
+from .._random import as_generator
 
 __all__ = ["random_polyagamma"]
 
@@ -317,7 +317,7 @@ def random_polyagamma(c, random_state) -> np.ndarray:
     >>> bool(abs(w.mean() - np.tanh(1.0) / 4) < 0.003)  # the mean tanh(c/2) / (2c)
     True
     """
-    rng = _rng(random_state)
+    rng = as_generator(random_state)
     c = np.asarray(c, dtype=np.float64)
     z = np.abs(c.ravel())
     with np.errstate(over="ignore", under="ignore", divide="ignore"):

@@ -33,10 +33,11 @@ Implementation notes:
 
 from __future__ import annotations
 
-import numbers
+from numbers import Integral, Real
 
 import numpy as np
 from scipy.linalg.lapack import dpotrf, dtrtrs
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._grouped import (
     batched_cholesky,
@@ -47,7 +48,7 @@ from .._grouped import (
     draw_invwishart,
     draw_mvn_precision,
 )
-from ._base import ConditionalMethod, Design, register_method
+from ._base import ConditionalMethod, register_method
 from ._donors import match_clustered_donors
 
 __all__ = ["TwoLevelHeteroscedastic", "TwoLevelNormal", "TwoLevelPMM"]
@@ -94,46 +95,6 @@ class _Problem:
     ``centre``/``scale`` (r,) and ``y_centre``/``y_scale`` define the
     standardisation.
     """
-
-
-def _as_float2d(a, name: str, method: str) -> np.ndarray:
-    a = np.asarray(a, dtype=np.float64)
-    if a.ndim == 1:
-        a = a[:, None]
-    if a.ndim != 2:
-        raise ValueError(f"{method}: design.{name} must be 2-dimensional, got shape {a.shape}.")
-    return np.ascontiguousarray(a)
-
-
-def _check_design(design, method: str, n_rows: int | None = None):
-    """Validate a two-level design; return X, Z, groups, n_groups."""
-    if not isinstance(design, Design):
-        raise TypeError(f"{method}: expected a Design, got {type(design).__name__}.")
-    if design.Z is None or design.groups is None:
-        raise ValueError(
-            f"{method} is a two-level method: the design needs Z and groups (a cluster column)."
-        )
-    X = _as_float2d(design.X, "X", method)
-    Z = _as_float2d(design.Z, "Z", method)
-    groups = np.asarray(design.groups)
-    if groups.ndim != 1 or (groups.size and not np.issubdtype(groups.dtype, np.integer)):
-        raise TypeError(f"{method}: design.groups must be a 1-d array of integer codes.")
-    n = X.shape[0]
-    if Z.shape[0] != n or groups.shape[0] != n:
-        raise ValueError(
-            f"{method}: X, Z and groups have {n}, {Z.shape[0]} and {groups.shape[0]} rows."
-        )
-    if n_rows is not None and n != n_rows:
-        raise ValueError(f"{method}: y has {n_rows} values, the design {n} rows.")
-    n_groups = int(design.n_groups)
-    if groups.size and (groups.min() < 0 or groups.max() >= max(n_groups, 0)):
-        raise ValueError(
-            f"{method}: cluster codes must lie in [0, n_groups={n_groups}), "
-            f"got {groups.min()} to {groups.max()}."
-        )
-    if X.shape[1] == 0 or Z.shape[1] == 0:
-        raise ValueError(f"{method}: X and Z need at least the intercept column.")
-    return X, Z, groups.astype(np.int64, copy=False), n_groups
 
 
 def _check_intercept(A: np.ndarray, name: str, method: str, sum_sq=None) -> None:
@@ -190,15 +151,8 @@ def _prepare(design, y, method: str, mode: str, cache: dict | None = None) -> _P
     plus the columns of Z absent from X, all with weights), "ignore" (Z only:
     fixed part = means of the random coefficients).
     """
-    y = np.asarray(y, dtype=np.float64)
-    if y.ndim != 1:
-        raise ValueError(f"{method}: y must be 1-dimensional, got shape {y.shape}.")
-    X, Z, groups, N = _check_design(design, method, y.shape[0])
+    X, Z, groups, N = design.X, design.Z, design.groups, design.n_groups
     n = y.shape[0]
-    if n == 0:
-        raise ValueError(f"{method}: the target has no observed values to fit on.")
-    if not np.all(np.isfinite(y)):
-        raise ValueError(f"{method}: y contains NaN or infinite values.")
     _check_intercept(Z, "Z", method)
     q = Z.shape[1]
     hetero = mode != "normal"
@@ -563,20 +517,12 @@ def _check_finite(method: str, *arrays) -> None:
             )
 
 
-def _check_count(value, name: str, method: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{method}: {name} must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
-
-
-def _rng(random_state) -> np.random.Generator:
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    if random_state is None or isinstance(random_state, numbers.Integral):
-        return np.random.default_rng(random_state)
-    raise TypeError(
-        f"random_state must be a numpy Generator or an int, got {type(random_state).__name__}."
-    )
+# The parameters every Gibbs-sampling method shares.
+SAMPLER_CONSTRAINTS = {
+    "n_steps": [Interval(Integral, 1, None, closed="left")],
+    "n_burnin": [Interval(Integral, 0, None, closed="left")],
+    "warm_start": ["boolean"],
+}
 
 
 # ---------------------------------------------------------------------------
@@ -597,11 +543,7 @@ class _TwoLevelBase(ConditionalMethod):
         state.pop("_cache", None)
         return state
 
-    def _check_params(self):
-        self._steps = _check_count(self.n_steps, "n_steps", self._name, 1)
-        self._burnin = _check_count(self.n_burnin, "n_burnin", self._name, 0)
-        if not isinstance(self.warm_start, (bool, np.bool_)):
-            raise ValueError(f"{self._name}: warm_start must be a bool, got {self.warm_start!r}.")
+    _parameter_constraints = dict(SAMPLER_CONSTRAINTS)
 
     def _store_scaling(self, pb: _Problem):
         self.n_groups_ = pb.N
@@ -634,24 +576,13 @@ class _TwoLevelBase(ConditionalMethod):
         self.b_ = b_o
         self.psi_ = psi_o
 
-    def _sample_design(self, design):
-        if not hasattr(self, "beta_"):
-            raise ValueError(f"{self._name}: call fit before sample.")
-        X, Z, groups, n_groups = _check_design(design, self._name)
-        if X.shape[1] != self.n_features_x_ or Z.shape[1] != self.n_features_z_:
-            raise ValueError(
-                f"{self._name}: the design has {X.shape[1]} fixed and {Z.shape[1]} random "
-                f"columns; fit saw {self.n_features_x_} and {self.n_features_z_}."
-            )
-        return X, Z, groups
-
     def _predict_mean(self, design, rng, observed):
         """x'beta + z'(mu + b_j) for the rows of ``design``, and the row variances' codes.
 
         Returns the linear predictor and, for every row, the residual variance
         (original units).
         """
-        X, Z, groups = self._sample_design(design)
+        X, Z, groups = design.X, design.Z, design.groups
         N = self.n_groups_
         eta = X @ self.beta_
         if groups.size == 0 or groups.max() < N:  # all clusters seen in fit
@@ -681,14 +612,8 @@ class _TwoLevelBase(ConditionalMethod):
         counts = np.zeros(K)
         if observed is None:
             return ZtZ, Ztr, rtr, counts
-        try:
-            o_design, o_y = observed
-        except (TypeError, ValueError):
-            raise TypeError(f"{self._name}: observed must be a tuple (Design, y).") from None
-        o_y = np.asarray(o_y, dtype=np.float64)
-        Xo, Zo, go, _ = _check_design(o_design, self._name, o_y.shape[0])
-        if Xo.shape[1] != self.n_features_x_ or Zo.shape[1] != q:
-            raise ValueError(f"{self._name}: observed has other design columns than fit.")
+        o_design, o_y = observed
+        Xo, Zo, go = o_design.X, o_design.Z, o_design.groups
         pos = np.searchsorted(codes, go)
         pos = np.minimum(pos, K - 1)
         keep = (codes[pos] == go) & np.isfinite(o_y)
@@ -704,9 +629,8 @@ class _TwoLevelBase(ConditionalMethod):
         counts = np.bincount(pos, minlength=K).astype(float)
         return ZtZ, Ztr, rtr, counts
 
-    def _draw_normal(self, design, random_state, observed):
+    def _draw_normal(self, design, rng, observed):
         """``x'beta + z'b_j + e`` with ``e`` normal with the rows' residual variances."""
-        rng = _rng(random_state)
         eta, var = self._predict_mean(design, rng, observed)
         out = eta + np.sqrt(var) * rng.standard_normal(eta.shape[0])
         _check_finite(self._name, out)
@@ -846,26 +770,10 @@ class TwoLevelNormal(_TwoLevelBase):
         self.n_burnin = n_burnin
         self.warm_start = warm_start
 
-    def fit(self, design, y, random_state):
-        """Run Gibbs steps on the observed rows of the target.
-
-        Parameters
-        ----------
-        design : Design
-            Design of the observed rows (``X``, ``Z``, ``groups``, ``n_groups``).
-        y : ndarray of shape (n_obs,)
-            Observed values of the target.
-        random_state : numpy.random.Generator
-            Source of randomness.
-
-        Returns
-        -------
-        self : TwoLevelNormal
-        """
-        self._check_params()
-        rng = _rng(random_state)
+    def _fit(self, design, y, rng):
+        """Run Gibbs steps on the observed rows of the target."""
         pb = _prepare(design, y, self._name, "normal", self.__dict__.setdefault("_cache", {}))
-        steps = self._steps
+        steps = self.n_steps
         warm = (
             self.warm_start
             and getattr(self, "psi_", None) is not None
@@ -878,7 +786,7 @@ class TwoLevelNormal(_TwoLevelBase):
             warm = np.all(np.isfinite(psi)) and np.isfinite(sigma2) and sigma2 > 0
         if not warm:
             sigma2, psi = _initial_values(pb)
-            steps += self._burnin
+            steps += self.n_burnin
             self.n_iter_ = 0
         for _ in range(steps):
             beta, b, psi, sigma2 = _normal_step(pb, psi, sigma2, rng)
@@ -903,23 +811,9 @@ class TwoLevelNormal(_TwoLevelBase):
         b_c = draw_mvn_precision(ZtZ + s2 * psi_inv, Ztr, rng, scale=s2)
         return self._b_to_original(b_c), np.full(codes.size, self.sigma2_)
 
-    def sample(self, design, random_state, observed=None):
-        """Draw imputations ``x'beta + z'b_j + e`` for the rows of ``design``.
-
-        Parameters
-        ----------
-        design : Design
-            Design of the rows to impute.
-        random_state : numpy.random.Generator
-            Source of randomness.
-        observed : tuple (Design, ndarray), optional
-            Observed rows of the data, used for clusters unseen in :meth:`fit`.
-
-        Returns
-        -------
-        values : ndarray of shape (n_rows,)
-        """
-        return self._draw_normal(design, random_state, observed)
+    def _sample(self, design, rng, observed):
+        """Draw imputations ``x'beta + z'b_j + e`` for the rows of ``design``."""
+        return self._draw_normal(design, rng, observed)
 
 
 register_method("2l.pan", TwoLevelNormal)
@@ -1054,38 +948,23 @@ class TwoLevelHeteroscedastic(_TwoLevelBase):
     supported_kinds = ("continuous",)
     _name = "2l.norm"
 
+    _parameter_constraints = {
+        **_TwoLevelBase._parameter_constraints,
+        "fixed_effects": [StrOptions({"honour", "ignore"})],
+    }
+
     def __init__(self, fixed_effects="honour", n_steps=1, n_burnin=25, warm_start=True):
         self.fixed_effects = fixed_effects
         self.n_steps = n_steps
         self.n_burnin = n_burnin
         self.warm_start = warm_start
 
-    def fit(self, design, y, random_state):
-        """Run Gibbs steps on the observed rows of the target.
-
-        Parameters
-        ----------
-        design : Design
-            Design of the observed rows.
-        y : ndarray of shape (n_obs,)
-            Observed values of the target.
-        random_state : numpy.random.Generator
-            Source of randomness.
-
-        Returns
-        -------
-        self : TwoLevelHeteroscedastic
-        """
-        self._check_params()
-        if self.fixed_effects not in ("honour", "ignore"):
-            raise ValueError(
-                f"2l.norm: fixed_effects must be 'honour' or 'ignore', got {self.fixed_effects!r}."
-            )
-        rng = _rng(random_state)
+    def _fit(self, design, y, rng):
+        """Run Gibbs steps on the observed rows of the target."""
         pb = _prepare(
             design, y, self._name, self.fixed_effects, self.__dict__.setdefault("_cache", {})
         )
-        steps = self._steps
+        steps = self.n_steps
         state = None
         prev = getattr(self, "sigma2_", None)
         if (
@@ -1115,7 +994,7 @@ class TwoLevelHeteroscedastic(_TwoLevelBase):
                 "sigma2_0": sigma2_0,
                 "theta": theta,
             }
-            steps += self._burnin
+            steps += self.n_burnin
             self.n_iter_ = 0
         for _ in range(steps):
             state = _hetero_step(pb, state, rng)
@@ -1154,23 +1033,9 @@ class TwoLevelHeteroscedastic(_TwoLevelBase):
         var = self._scaling_["y_scale"] ** 2 / tau
         return self._b_to_original(b), var
 
-    def sample(self, design, random_state, observed=None):
-        """Draw imputations ``x'beta + z'c_j + e`` with ``e ~ N(0, sigma_j^2)``.
-
-        Parameters
-        ----------
-        design : Design
-            Design of the rows to impute.
-        random_state : numpy.random.Generator
-            Source of randomness.
-        observed : tuple (Design, ndarray), optional
-            Observed rows of the data, used for clusters unseen in :meth:`fit`.
-
-        Returns
-        -------
-        values : ndarray of shape (n_rows,)
-        """
-        return self._draw_normal(design, random_state, observed)
+    def _sample(self, design, rng, observed):
+        """Draw imputations ``x'beta + z'c_j + e`` with ``e ~ N(0, sigma_j^2)``."""
+        return self._draw_normal(design, rng, observed)
 
 
 # --------------------------------------------------------------------- 2l.pmm
@@ -1260,6 +1125,12 @@ class TwoLevelPMM(TwoLevelNormal):
     supported_kinds = ("continuous", "binary", "categorical")
     _name = "2l.pmm"
 
+    _parameter_constraints = {
+        **_TwoLevelBase._parameter_constraints,
+        "donors": [Interval(Integral, 1, None, closed="left")],
+        "tolerance": [Interval(Real, 0, None, closed="left")],
+    }
+
     def __init__(self, donors=5, n_steps=1, n_burnin=10, warm_start=True, tolerance=0.25):
         self.donors = donors
         self.n_steps = n_steps
@@ -1267,66 +1138,24 @@ class TwoLevelPMM(TwoLevelNormal):
         self.warm_start = warm_start
         self.tolerance = tolerance
 
-    def fit(self, design, y, random_state):
-        """Run Gibbs steps and store the predicted means of the observed rows.
-
-        Parameters
-        ----------
-        design : Design
-            Design of the observed rows.
-        y : ndarray of shape (n_obs,)
-            Observed values of the target (float; codes for categorical targets).
-        random_state : numpy.random.Generator
-            Source of randomness.
-
-        Returns
-        -------
-        self : TwoLevelPMM
-        """
-        _check_count(self.donors, "donors", self._name, 1)
-        if (not isinstance(self.tolerance, numbers.Real) or isinstance(self.tolerance, bool)
-                or not self.tolerance >= 0 or not np.isfinite(self.tolerance)):
-            raise ValueError(
-                f"{self._name}: tolerance must be a finite number >= 0, got {self.tolerance!r}."
-            )
-        rng = _rng(random_state)
-        super().fit(design, y, rng)
-        y = np.asarray(y, dtype=np.float64)
+    def _fit(self, design, y, rng):
+        """Run Gibbs steps and store the predicted means of the observed rows."""
+        super()._fit(design, y, rng)
         means, _ = self._predict_mean(design, rng, None)
         _check_finite(self._name, means)
         order = np.lexsort((rng.random(means.shape[0]), means))
         self.donor_means_ = means[order]
         self.donor_values_ = y[order]
-        self.donor_groups_ = np.asarray(design.groups, dtype=np.int64)[order]
-        return self
+        self.donor_groups_ = design.groups[order]
 
-    def sample(self, design, random_state, observed=None):
-        """Impute the observed value of a donor with a close predicted mean.
-
-        Parameters
-        ----------
-        design : Design
-            Design of the rows to impute.
-        random_state : numpy.random.Generator
-            Source of randomness.
-        observed : tuple (Design, ndarray), optional
-            Observed rows of the data, used for clusters unseen in :meth:`fit`.
-
-        Returns
-        -------
-        values : ndarray of shape (n_rows,)
-            Observed values of the target.
-        """
-        rng = _rng(random_state)
-        if not hasattr(self, "donor_means_"):
-            raise ValueError(f"{self._name}: call fit before sample.")
+    def _sample(self, design, rng, observed):
+        """Impute the observed value of a donor with a close predicted mean."""
         means, var = self._predict_mean(design, rng, observed)
         _check_finite(self._name, means)
         if means.shape[0] == 0:
             return np.empty(0)
-        _, _, groups = self._sample_design(design)
         idx = match_clustered_donors(
-            self.donor_means_, self.donor_groups_, means, np.asarray(groups, dtype=np.int64),
+            self.donor_means_, self.donor_groups_, means, design.groups,
             self.donors, self.tolerance * np.sqrt(var), rng,
         )
         return self.donor_values_[idx]

@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.special import expit
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.validation import check_is_fitted
 
 from .._grouped import (
     batched_cholesky,
@@ -42,19 +44,19 @@ from .._grouped import (
     cluster_indicator,
     draw_mvn_precision,
 )
+from .._random import as_generator
 from ._base import ConditionalMethod, register_method
 from ._polyagamma import random_polyagamma
 from ._twolevel import (
     PSI_PRIOR_SCALE,
+    SAMPLER_CONSTRAINTS,
     _affine,
-    _check_count,
-    _check_design,
     _check_finite,
     _check_intercept,
     _draw_fixed,
     _draw_psi,
-    _rng,
 )
+from ._validation import check_observed
 
 __all__ = ["TwoLevelLogistic", "random_polyagamma"]
 
@@ -124,15 +126,11 @@ def _logit_data(design, n_rows: int, method: str, cache: dict | None = None) -> 
     with the same design (complete predictors): the data are then taken
     from ``cache`` (compared in one pass) instead of being rebuilt.
     """
-    X, Z, groups, N = _check_design(design, method, n_rows)
-    if n_rows == 0:
-        raise ValueError(f"{method}: the target has no observed values to fit on.")
+    X, Z, groups, N = design.X, design.Z, design.groups, design.n_groups
     if cache and _same_data(cache, X, Z, groups, N):
         return cache["data"]
     _check_intercept(X, "X", method)
     _check_intercept(Z, "Z", method)
-    if not (np.all(np.isfinite(X)) and np.all(np.isfinite(Z))):
-        raise ValueError(f"{method}: the design contains NaN or infinite values.")
     d = _LogitData()
     d.X, d.Tx = _standardise(X)
     d.Z, d.Tz = _standardise(Z)
@@ -278,17 +276,11 @@ def _initial_state(d: _LogitData, kappa: np.ndarray, offset=None) -> dict:
     return {"beta": beta, "b": np.zeros((d.N, d.q)), "psi": psi}
 
 
-def _observed_rows(observed, method: str, n_x: int, n_z: int):
-    """Unpack ``observed = (Design, y)`` for the new-cluster draws."""
-    try:
-        o_design, o_y = observed
-    except (TypeError, ValueError):
-        raise TypeError(f"{method}: observed must be a tuple (Design, y).") from None
-    o_y = np.asarray(o_y, dtype=np.float64)
-    Xo, Zo, go, _ = _check_design(o_design, method, o_y.shape[0])
-    if Xo.shape[1] != n_x or Zo.shape[1] != n_z:
-        raise ValueError(f"{method}: observed has other design columns than fit.")
-    return Xo, Zo, go, o_y
+def _observed_rows(observed):
+    """The observed rows with a finite target, for the new-cluster draws."""
+    o_design, o_y = observed
+    ok = np.isfinite(o_y)
+    return o_design.X[ok], o_design.Z[ok], o_design.groups[ok], o_y[ok]
 
 
 def _new_cluster_effects(codes, Zo, go, fixed_eta, kappa, psi, rng, sweeps, offset_fn=None):
@@ -335,12 +327,6 @@ def _new_cluster_effects(codes, Zo, go, fixed_eta, kappa, psi, rng, sweeps, offs
 # ---------------------------------------------------------------------------
 # the estimator
 # ---------------------------------------------------------------------------
-
-
-def _check_random_effects(value, method: str) -> str:
-    if value not in ("posterior", "prior"):
-        raise ValueError(f"{method}: random_effects must be 'posterior' or 'prior', got {value!r}.")
-    return value
 
 
 @register_method("2l.bin")
@@ -446,6 +432,10 @@ class TwoLevelLogistic(ConditionalMethod):
     needs_groups = True
     supported_kinds = ("binary",)
     _name = "2l.bin"
+    _parameter_constraints = {
+        **SAMPLER_CONSTRAINTS,
+        "random_effects": [StrOptions({"posterior", "prior"})],
+    }
 
     def __init__(self, random_effects="posterior", n_steps=1, n_burnin=20, warm_start=True):
         self.random_effects = random_effects
@@ -460,35 +450,9 @@ class TwoLevelLogistic(ConditionalMethod):
         state.pop("_cache", None)
         return state
 
-    def _check_params(self):
-        _check_random_effects(self.random_effects, self._name)
-        steps = _check_count(self.n_steps, "n_steps", self._name, 1)
-        burnin = _check_count(self.n_burnin, "n_burnin", self._name, 0)
-        if not isinstance(self.warm_start, (bool, np.bool_)):
-            raise ValueError(f"{self._name}: warm_start must be a bool, got {self.warm_start!r}.")
-        return steps, burnin
-
-    def fit(self, design, y, random_state):
-        """Run Polya-Gamma Gibbs steps on the observed rows of the target.
-
-        Parameters
-        ----------
-        design : Design
-            Design of the observed rows (``X``, ``Z``, ``groups``, ``n_groups``).
-        y : ndarray of shape (n_obs,)
-            Observed codes, 0 or 1.
-        random_state : numpy.random.Generator
-            Source of randomness.
-
-        Returns
-        -------
-        self : TwoLevelLogistic
-        """
-        steps, burnin = self._check_params()
-        rng = _rng(random_state)
-        y = np.asarray(y, dtype=np.float64)
-        if y.ndim != 1:
-            raise ValueError(f"{self._name}: y must be 1-dimensional, got shape {y.shape}.")
+    def _fit(self, design, y, rng):
+        """Run Polya-Gamma Gibbs steps on the observed rows of the target."""
+        steps, burnin = self.n_steps, self.n_burnin
         if not np.all((y == 0) | (y == 1)):
             raise ValueError(f"{self._name}: y must hold the binary codes 0 and 1.")
         d = _logit_data(design, y.shape[0], self._name, self.__dict__.setdefault("_cache", {}))
@@ -537,11 +501,7 @@ class TwoLevelLogistic(ConditionalMethod):
             Zo = go = None
             fixed = kappa = np.zeros((1, 0))
             if observed is not None:
-                Xo, Zo, go, yo = _observed_rows(
-                    observed, self._name, self.n_features_x_, self.n_features_z_
-                )
-                ok = np.isfinite(yo)
-                Xo, Zo, go, yo = Xo[ok], Zo[ok], go[ok], yo[ok]
+                Xo, Zo, go, yo = _observed_rows(observed)
                 fixed = (Xo @ self.beta_)[None]
                 kappa = (yo - 0.5)[None]
             b_new = _new_cluster_effects(
@@ -551,7 +511,11 @@ class TwoLevelLogistic(ConditionalMethod):
         return coef
 
     def predict_proba(self, design, random_state=None, observed=None):
-        """Probability of code 1 for the rows of ``design`` under the current draws.
+        """Probability of each code for the rows of ``design`` under the current draws.
+
+        For a binary target, the probability of code 1 (shape ``(n_rows,)``);
+        for a categorical one (:class:`TwoLevelMultinomial`), one column per
+        code of ``classes_`` (shape ``(n_rows, K)``).
 
         Parameters
         ----------
@@ -567,37 +531,17 @@ class TwoLevelLogistic(ConditionalMethod):
         -------
         proba : ndarray of shape (n_rows,)
         """
-        if not hasattr(self, "beta_"):
-            raise ValueError(f"{self._name}: call fit before sample.")
-        rng = _rng(random_state)
-        X, Z, groups, _ = _check_design(design, self._name)
-        if X.shape[1] != self.n_features_x_ or Z.shape[1] != self.n_features_z_:
-            raise ValueError(
-                f"{self._name}: the design has {X.shape[1]} fixed and {Z.shape[1]} random "
-                f"columns; fit saw {self.n_features_x_} and {self.n_features_z_}."
-            )
-        _check_random_effects(self.random_effects, self._name)
+        check_is_fitted(self, "beta_")
+        return self._proba(self._check_rows(design), as_generator(random_state),
+                           check_observed(self, observed))
+
+    def _proba(self, design, rng, observed):
+        X, Z, groups = design.X, design.Z, design.groups
         eta = X @ self.beta_ + np.einsum("ij,ij->i", Z, self._effects(Z, groups, rng, observed))
         _check_finite(self._name, eta)
         return expit(eta)
 
-    def sample(self, design, random_state, observed=None):
-        """Draw 0/1 codes from ``Bernoulli(logistic(x'beta + z'b_j))``.
-
-        Parameters
-        ----------
-        design : Design
-            Design of the rows to impute.
-        random_state : numpy.random.Generator
-            Source of randomness.
-        observed : tuple (Design, ndarray), optional
-            Observed rows of the data, used for clusters unseen in :meth:`fit`.
-
-        Returns
-        -------
-        values : ndarray of shape (n_rows,)
-            Float codes 0.0 and 1.0.
-        """
-        rng = _rng(random_state)
-        prob = self.predict_proba(design, rng, observed)
+    def _sample(self, design, rng, observed):
+        """Draw 0/1 codes from ``Bernoulli(logistic(x'beta + z'b_j))``."""
+        prob = self._proba(design, rng, observed)
         return (rng.random(prob.shape[0]) < prob).astype(np.float64)

@@ -25,7 +25,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from ._base import register_method
-from ._twolevel import _check_design, _check_finite, _rng
+from ._twolevel import _check_finite
 from ._twolevel_binary import (
     NEW_CLUSTER_SWEEPS,
     TwoLevelLogistic,
@@ -134,28 +134,10 @@ class TwoLevelMultinomial(TwoLevelLogistic):
     supported_kinds = ("binary", "categorical")
     _name = "2l.polyreg"
 
-    def fit(self, design, y, random_state):
-        """Run Polya-Gamma Gibbs sweeps on the observed rows of the target.
-
-        Parameters
-        ----------
-        design : Design
-            Design of the observed rows.
-        y : ndarray of shape (n_obs,)
-            Observed category codes (non-negative integers as floats).
-        random_state : numpy.random.Generator
-            Source of randomness.
-
-        Returns
-        -------
-        self : TwoLevelMultinomial
-        """
-        steps, burnin = self._check_params()
-        rng = _rng(random_state)
-        y = np.asarray(y, dtype=np.float64)
-        if y.ndim != 1:
-            raise ValueError(f"{self._name}: y must be 1-dimensional, got shape {y.shape}.")
-        if not np.all(np.isfinite(y)) or np.any(y < 0) or np.any(y != np.round(y)):
+    def _fit(self, design, y, rng):
+        """Run Polya-Gamma Gibbs sweeps on the observed rows of the target."""
+        steps, burnin = self.n_steps, self.n_burnin
+        if np.any(y < 0) or np.any(y != np.round(y)):
             raise ValueError(f"{self._name}: y must hold category codes 0, 1, ..., K - 1.")
         d = _logit_data(design, y.shape[0], self._name)
         classes, index = np.unique(y, return_inverse=True)
@@ -215,10 +197,8 @@ class TwoLevelMultinomial(TwoLevelLogistic):
             Zo = go = None
             fixed = kappa = np.zeros((m, 0))
             if observed is not None:
-                Xo, Zo, go, yo = _observed_rows(
-                    observed, self._name, self.n_features_x_, self.n_features_z_
-                )
-                ok = np.isfinite(yo) & np.isin(yo, self.classes_)
+                Xo, Zo, go, yo = _observed_rows(observed)
+                ok = np.isin(yo, self.classes_)
                 Xo, Zo, go, yo = Xo[ok], Zo[ok], go[ok], yo[ok]
                 fixed = self.beta_ @ Xo.T
                 kappa = (yo[None, :] == self.classes_[1:, None]) - 0.5
@@ -236,32 +216,9 @@ class TwoLevelMultinomial(TwoLevelLogistic):
             coef[:, ~known] = b_new[:, inverse]
         return coef
 
-    def predict_proba(self, design, random_state=None, observed=None):
-        """Category probabilities for the rows of ``design`` under the current draws.
-
-        Parameters
-        ----------
-        design : Design
-            Design of the rows.
-        random_state : numpy.random.Generator, optional
-            Source of randomness for random effects that must be drawn.
-        observed : tuple (Design, ndarray), optional
-            Observed rows of the data, used for clusters unseen in :meth:`fit`.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_rows, K)
-            Columns in the order of ``classes_``.
-        """
-        if not hasattr(self, "classes_"):
-            raise ValueError(f"{self._name}: call fit before sample.")
-        rng = _rng(random_state)
-        X, Z, groups, _ = _check_design(design, self._name)
-        if X.shape[1] != self.n_features_x_ or Z.shape[1] != self.n_features_z_:
-            raise ValueError(
-                f"{self._name}: the design has {X.shape[1]} fixed and {Z.shape[1]} random "
-                f"columns; fit saw {self.n_features_x_} and {self.n_features_z_}."
-            )
+    def _proba(self, design, rng, observed):
+        """Category probabilities (n_rows, K), columns in the order of ``classes_``."""
+        X, Z, groups = design.X, design.Z, design.groups
         b = self._effects_all(Z, groups, rng, observed)
         eta = np.zeros((X.shape[0], self.classes_.size))
         eta[:, 1:] = X @ self.beta_.T + np.einsum("ij,mij->im", Z, b)
@@ -270,25 +227,9 @@ class TwoLevelMultinomial(TwoLevelLogistic):
         prob = np.exp(eta)
         return prob / prob.sum(axis=1, keepdims=True)
 
-    def sample(self, design, random_state, observed=None):
-        """Draw category codes from the model's probabilities.
-
-        Parameters
-        ----------
-        design : Design
-            Design of the rows to impute.
-        random_state : numpy.random.Generator
-            Source of randomness.
-        observed : tuple (Design, ndarray), optional
-            Observed rows of the data, used for clusters unseen in :meth:`fit`.
-
-        Returns
-        -------
-        values : ndarray of shape (n_rows,)
-            Codes among ``classes_``.
-        """
-        rng = _rng(random_state)
-        prob = self.predict_proba(design, rng, observed)
+    def _sample(self, design, rng, observed):
+        """Draw category codes from the model's probabilities."""
+        prob = self._proba(design, rng, observed)
         cum = prob.cumsum(axis=1)
         u = rng.random(prob.shape[0])[:, None]
         pick = np.minimum((u >= cum).sum(axis=1), self.classes_.size - 1)

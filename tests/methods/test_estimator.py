@@ -80,7 +80,7 @@ def test_bad_parameters():
         EstimatorMethod(RandomForestRegressor(), proper="posterior").fit(Design(X), y, rng)
     with pytest.raises(ValueError, match="predict_proba"):
         EstimatorMethod(SVC()).fit(Design(X), (y > 1).astype(float), rng)
-    with pytest.raises(TypeError, match="fit and predict"):
+    with pytest.raises(TypeError, match="implementing .fit. and .predict."):
         EstimatorMethod(object()).fit(Design(X), y, rng)
     with pytest.raises(AttributeError, match="fit"):
         EstimatorMethod(BayesianRidge()).sample(Design(X), rng)

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 from scipy.special import expit
+from sklearn.exceptions import NotFittedError
 
 from skmice import MultilevelIterativeImputer
 from skmice.methods import Design, TwoLevelLogistic, get_method, random_polyagamma
@@ -295,7 +296,7 @@ def test_errors():
         TwoLevelLogistic(n_steps=0).fit(design, y, rng)
     with pytest.raises(ValueError, match="two-level"):
         TwoLevelLogistic().fit(Design(X=design.X), y, rng)
-    with pytest.raises(ValueError, match="call fit"):
+    with pytest.raises(NotFittedError):
         TwoLevelLogistic().sample(design, rng)
     m = TwoLevelLogistic().fit(design, y, rng)
     with pytest.raises(ValueError, match="columns"):

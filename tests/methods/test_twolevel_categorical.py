@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.exceptions import NotFittedError
 
 from skmice import MultilevelIterativeImputer
 from skmice.methods import Design, TwoLevelMultinomial, get_method
@@ -95,7 +96,7 @@ def test_warm_start_and_errors():
     assert m.n_iter_ == 6
     with pytest.raises(ValueError, match="category codes"):
         TwoLevelMultinomial().fit(design, y + 0.5, rng)
-    with pytest.raises(ValueError, match="call fit"):
+    with pytest.raises(NotFittedError):
         TwoLevelMultinomial().sample(design, rng)
 
 

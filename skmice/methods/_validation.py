@@ -1,0 +1,145 @@
+"""The one set of checks at the boundary of a conditional method.
+
+:meth:`ConditionalMethod.fit <skmice.methods.ConditionalMethod.fit>` and
+:meth:`~skmice.methods.ConditionalMethod.sample` run these once and hand the
+method's ``_fit`` and ``_sample`` a :class:`Design` of contiguous float64
+arrays, a float target and a generator: the computations never check their
+input again.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._base import Design
+
+__all__ = ["check_design", "check_observed", "check_target"]
+
+
+def _float2d(a, name: str, method: str) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float64)
+    if a.ndim == 1:
+        a = a[:, None]
+    if a.ndim != 2:
+        raise ValueError(f"{method}: design.{name} must be 2-dimensional, got shape {a.shape}.")
+    if not np.isfinite(a).all():
+        raise ValueError(f"{method}: design.{name} holds NaN or infinite values.")
+    return np.ascontiguousarray(a)
+
+
+def check_design(method, design, n_rows: int | None = None, fitted: bool = False) -> Design:
+    """Validate the design given to a method; return it with float64 arrays.
+
+    Parameters
+    ----------
+    method : ConditionalMethod
+        The method: its class attributes say which parts the design needs
+        (``needs_groups``: ``Z`` and ``groups``; ``needs_selection``: ``W``).
+    design : Design
+    n_rows : int, optional
+        Number of rows the design must have (the length of ``y``).
+    fitted : bool, default=False
+        Check the numbers of columns against those seen in ``fit``
+        (``n_features_in_`` and, for two-level methods, ``n_features_z_``).
+
+    Returns
+    -------
+    Design
+    """
+    name = method._label()
+    if not isinstance(design, Design):
+        raise TypeError(f"{name}: design must be a Design, got {type(design).__name__}.")
+    X = _float2d(design.X, "X", name)
+    n = X.shape[0]
+    if X.shape[1] == 0:
+        raise ValueError(f"{name}: design.X needs at least the intercept column.")
+    if n_rows is not None and n != n_rows:
+        raise ValueError(
+            f"{name}: y must be 1-D with one value per row of design.X ({n}), "
+            f"got {n_rows} values."
+        )
+    Z, groups, W = design.Z, design.groups, design.W
+    n_groups = int(design.n_groups)
+    if method.needs_groups:
+        if Z is None or groups is None:
+            raise ValueError(
+                f"{name} is a two-level method: the design needs Z and groups (a cluster column)."
+            )
+        Z = _float2d(Z, "Z", name)
+        groups = np.asarray(groups)
+        if groups.ndim != 1 or (groups.size and not np.issubdtype(groups.dtype, np.integer)):
+            raise TypeError(f"{name}: design.groups must be a 1-d array of integer codes.")
+        if Z.shape[0] != n or groups.shape[0] != n:
+            raise ValueError(
+                f"{name}: X, Z and groups have {n}, {Z.shape[0]} and {groups.shape[0]} rows."
+            )
+        if Z.shape[1] == 0:
+            raise ValueError(f"{name}: design.Z needs at least the random intercept column.")
+        if groups.size and (groups.min() < 0 or groups.max() >= max(n_groups, 0)):
+            raise ValueError(
+                f"{name}: cluster codes must lie in [0, n_groups={n_groups}), "
+                f"got {groups.min()} to {groups.max()}."
+            )
+        groups = groups.astype(np.int64, copy=False)
+    if method.needs_selection:
+        if W is None:
+            raise ValueError(
+                f"{name} is a selection model: the design needs W (the selection equation)."
+            )
+        W = _float2d(W, "W", name)
+        if W.shape[0] != n:
+            raise ValueError(f"{name}: X and W have {n} and {W.shape[0]} rows.")
+    if fitted:
+        want = getattr(method, "n_features_in_", None)
+        if want is not None and X.shape[1] != want:
+            raise ValueError(
+                f"{name}: design.X must have {want} columns as in fit, got shape {X.shape}."
+            )
+        want_z = getattr(method, "n_features_z_", None)
+        if method.needs_groups and want_z is not None and Z.shape[1] != want_z:
+            raise ValueError(
+                f"{name}: the design has {X.shape[1]} fixed and {Z.shape[1]} random "
+                f"columns; fit saw {want} and {want_z}."
+            )
+    return Design(X=X, Z=Z, groups=groups, n_groups=n_groups, W=W, z_in_x=design.z_in_x)
+
+
+def check_target(method, y) -> np.ndarray:
+    """Validate the target given to ``fit``; return it as a float64 array.
+
+    NaN marks the rows to impute for methods that fit on every row
+    (``needs_all_rows``); otherwise every value must be finite.
+    """
+    name = method._label()
+    y = np.asarray(y, dtype=np.float64)
+    if y.ndim != 1:
+        raise ValueError(f"{name}: y must be 1-D, got shape {y.shape}.")
+    finite = np.isfinite(y)
+    if method.needs_all_rows:
+        if np.isinf(y).any():
+            raise ValueError(f"{name}: y holds infinite values.")
+        finite = finite.any()
+    elif not finite.all():
+        raise ValueError(f"{name}: y holds NaN or infinite values; pass the observed rows only.")
+    if y.shape[0] == 0 or not np.any(finite):
+        raise ValueError(f"{name}: there are no observed values of the target to fit on.")
+    return y
+
+
+def check_observed(method, observed):
+    """Validate the ``observed`` rows given to ``sample`` (two-level methods).
+
+    Returns
+    -------
+    tuple (Design, ndarray) or None
+    """
+    if observed is None or not method.needs_groups:
+        return observed
+    try:
+        design, y = observed
+    except (TypeError, ValueError):
+        raise TypeError(f"{method._label()}: observed must be a tuple (Design, y).") from None
+    y = np.asarray(y, dtype=np.float64)
+    if y.ndim != 1:
+        raise ValueError(f"{method._label()}: observed y must be 1-D, got shape {y.shape}.")
+    return check_design(method, design, n_rows=y.shape[0], fitted=True), y
