@@ -276,23 +276,37 @@ def cluster_level_columns(X, cluster) -> list:
     return out
 
 
-def _is_cluster_constant(col: np.ndarray, codes: np.ndarray) -> bool:
+# Relative tolerance below which the observed values of a cluster count as equal
+# (one value per cluster): used both to detect cluster-level columns and to check
+# the columns imputed by cluster-level methods.
+CLUSTER_CONSTANT_RTOL = 1e-9
+
+
+def varying_clusters(col: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """Codes of the clusters whose observed values of ``col`` differ.
+
+    Values count as equal within ``CLUSTER_CONSTANT_RTOL`` of their magnitude.
+    NaN marks a missing value. Clusters with one observed value or none never
+    vary.
+    """
     obs = ~np.isnan(col)
-    if obs.sum() < 2:
-        return False
     g = codes[obs]
     x = col[obs]
-    n_groups = codes.max() + 1
-    counts = np.bincount(g, minlength=n_groups)
-    if counts.max() < 2:
-        return False
     lo = np.full(n_groups, np.inf)
     hi = np.full(n_groups, -np.inf)
     np.minimum.at(lo, g, x)
     np.maximum.at(hi, g, x)
-    has = counts > 0
-    scale = np.maximum(np.abs(hi[has]), np.abs(lo[has]))
-    return bool(np.all(hi[has] - lo[has] <= 1e-12 * np.maximum(scale, 1e-300)))
+    has = np.bincount(g, minlength=n_groups) > 1
+    scale = np.maximum(np.maximum(np.abs(lo), np.abs(hi)), 1e-300)
+    return np.flatnonzero(has & (hi - lo > CLUSTER_CONSTANT_RTOL * scale))
+
+
+def _is_cluster_constant(col: np.ndarray, codes: np.ndarray) -> bool:
+    n_groups = int(codes.max()) + 1
+    counts = np.bincount(codes[~np.isnan(col)], minlength=n_groups)
+    if counts.max(initial=0) < 2:
+        return False
+    return varying_clusters(col, codes, n_groups).size == 0
 
 
 def make_methods(X, cluster=None, include_complete: bool = False) -> dict:

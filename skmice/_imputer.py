@@ -26,10 +26,11 @@ from ._design import (
     make_predictor_matrix,
     remove_lindep,
     validate_predictor_matrix,
+    varying_clusters,
 )
 from ._random import as_seed_sequence
 from .exceptions import NumericalError
-from .methods import ConditionalMethod, Design, EstimatorMethod, get_method
+from .methods import ConditionalMethod, EstimatorMethod, get_method
 
 __all__ = ["MultilevelIterativeImputer"]
 
@@ -585,6 +586,8 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
                     methods[c], enc.infos[j], obs_vals, c, names[c]
                 )
 
+        if groups is not None:
+            self._check_cluster_level(values, groups, n_groups)
         incomplete = {c for j, c in enumerate(columns) if n_missing[j] > 0 and methods[c]}
         frac = {c: n_missing[j] / len(values) for j, c in enumerate(columns)}
         self.visit_sequence_ = self._resolve_visit_sequence(columns, incomplete, frac)
@@ -598,7 +601,8 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         for it in range(1, self.max_iter + 1):
             for c in self.visit_sequence_:
                 j = col_pos[c]
-                draws = self._visit(values, rows, j, groups, n_groups, rng, log, it)
+                draws = self._visit(values, rows, j, groups, n_groups, rng, log, it,
+                                    fit_mode=True)
                 trace.append((it, c, *_trace_stats(draws, enc.infos[j].exponent)))
             if self.verbose:
                 print(f"[skmice] iteration {it}/{self.max_iter} done", file=sys.stderr)
@@ -609,7 +613,7 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         for j, c in enumerate(columns):
             if methods[c] is not None and n_missing[j] == 0:
                 self._visit(values, rows, j, groups, n_groups, rng, log, self.max_iter,
-                            sample=False)
+                            fit_mode=True, sample=False)
         self.n_iter_ = self.max_iter
         self.trace_ = pd.DataFrame(trace, columns=["iteration", "variable", "mean", "sd"])
         self.log_ = pd.DataFrame(log, columns=["iteration", "variable", "event", "detail"])
@@ -638,43 +642,53 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
                 vals, counts = np.unique(pool, return_counts=True)
                 values[mis, j] = vals[np.argmax(counts)]
 
-    def _design_for(self, values, j, groups, n_groups, method):
-        return self._builder.build(values, j, groups, n_groups, method.needs_groups,
-                                   getattr(method, "needs_selection", False))
+    def _visit(self, values, rows, j, groups, n_groups, rng, log, it, fit_mode, sample=True):
+        """Visit column j: (in fit) fit its method on the observed rows; redraw its missing rows.
 
-    def _visit(self, values, rows, j, groups, n_groups, rng, log, it, sample=True):
-        """Fit the method of column j on its observed rows and redraw its missing rows."""
+        One path for fit and transform (``fit_mode=False``: the fitted method
+        only samples, given the new data's observed rows for its new clusters).
+        The method says what its design holds (a random part, a selection
+        equation) and which rows it fits on.
+        """
         name = self._infos[j].name
         method = self.methods_[name]
         coding = self._codings[j]
-        if getattr(method, "cluster_level", False):
-            return self._visit_cluster_level(values, rows, j, groups, n_groups, rng, log, it,
-                                             fit=True, sample=sample)
         obs_idx, mis_idx = rows[j]
-        td = self._design_for(values, j, groups, n_groups, method)
-        design_obs = td.design.take(obs_idx)
+        td = self._builder.build(values, j, groups, n_groups, method.needs_groups,
+                                 method.needs_selection)
         y_obs = coding.to_codes(values[obs_idx, j])
+        if fit_mode:
+            self._keep[j] = self._select_predictors(td, obs_idx, y_obs, name, log, it)
+        td = drop_columns(td, self._keep[j])
+        design = td.design
+        design_obs = design.take(obs_idx)
+        if fit_mode:
+            if method.needs_all_rows:  # y is NaN where missing (selection, cluster level)
+                y_all = np.full(values.shape[0], np.nan)
+                y_all[obs_idx] = y_obs
+                self._fit_method(method, design, y_all, rng, name)
+            else:
+                self._fit_method(method, design_obs, y_obs, rng, name)
+        if not sample:
+            return None
+        observed = None if fit_mode else (design_obs, y_obs)
+        draws = self._sample_method(method, design.take(mis_idx), rng, name, coding, observed)
+        for event, detail in method._drain_events():
+            if log is not None:
+                log.append(dict(iteration=it, variable=name, event=event, detail=detail))
+        values[mis_idx, j] = coding.from_codes(draws)
+        return values[mis_idx, j]
+
+    def _select_predictors(self, td, obs_idx, y_obs, name, log, it) -> np.ndarray:
+        """Columns of the design kept for fitting: constant or collinear ones dropped."""
         keep = np.ones(td.design.X.shape[1], dtype=bool)
-        if self.remove_collinear and td.design.X.shape[1] > 1:
-            keep[1:] = remove_lindep(design_obs.X[:, 1:], y_obs)
+        if self.remove_collinear and keep.size > 1:
+            keep[1:] = remove_lindep(np.take(td.design.X, obs_idx, axis=0)[:, 1:], y_obs)
             if not keep.all():
                 dropped = [n for n, k in zip(td.x_names, keep) if not k]
                 log.append(dict(iteration=it, variable=name, event="predictors dropped",
                                 detail=f"constant or collinear: {dropped}"))
-                td = drop_columns(td, keep)
-                design_obs = td.design.take(obs_idx)
-        self._keep[j] = keep
-        if getattr(method, "needs_all_rows", False):
-            # selection models fit on every row: y is NaN where missing (s = observed)
-            design_obs = td.design
-            y_obs = np.full(values.shape[0], np.nan)
-            y_obs[obs_idx] = coding.to_codes(values[obs_idx, j])
-        self._fit_method(method, design_obs, y_obs, rng, name)
-        if not sample:
-            return None
-        draws = self._sample_method(method, td.design.take(mis_idx), rng, name, coding)
-        values[mis_idx, j] = coding.from_codes(draws)
-        return values[mis_idx, j]
+        return keep
 
     def _cluster_label(self, codes):
         known = self._cluster_values_
@@ -686,65 +700,19 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         more = " (and more)" if len(codes) > limit else ""
         return f"{self._cluster_label(codes[:limit])}{more}"
 
-    def _visit_cluster_level(self, values, rows, j, groups, n_groups, rng, log, it, fit, sample):
-        """Visit a cluster-level target: one row per cluster, values copied to the rows.
-
-        The design is aggregated to cluster means; clusters where the target is
-        observed (in any row) give the training rows; rows missing in such
-        clusters are filled deductively; clusters with nothing observed are
-        drawn by the method.
-        """
-        name = self._infos[j].name
-        method = self.methods_[name]
-        coding = self._codings[j]
-        td = self._builder.build(values, j, groups, n_groups, two_level=False)
-        obs, mis = rows[j]
-        y_obs = coding.to_codes(values[obs, j])
-        g_obs = groups[obs]
-        counts = np.bincount(g_obs, minlength=n_groups)
-        lo = np.full(n_groups, np.inf)
-        hi = np.full(n_groups, -np.inf)
-        np.minimum.at(lo, g_obs, y_obs)
-        np.maximum.at(hi, g_obs, y_obs)
-        has = counts > 0
-        scale = np.maximum(np.maximum(np.abs(lo), np.abs(hi)), 1e-300)
-        bad = has & (hi - lo > 1e-9 * scale)
-        if bad.any():
-            raise ValueError(
-                f"Column {name!r} is imputed as a cluster-level variable, but its observed "
-                f"values differ within clusters {self._some_clusters(np.flatnonzero(bad))}"
-                ": use a unit-level method or make the values agree."
-            )
-        n_rows = np.bincount(groups, minlength=n_groups).astype(np.float64)
-        Xc = np.empty((n_groups, td.design.X.shape[1]))
-        for c in range(Xc.shape[1]):  # a few columns, not clusters
-            Xc[:, c] = np.bincount(groups, weights=td.design.X[:, c], minlength=n_groups)
-        Xc /= np.maximum(n_rows, 1.0)[:, None]
-        present = n_rows > 0
-        y_c = np.where(has, lo, np.nan)
-        if fit:
-            keep = np.ones(Xc.shape[1], dtype=bool)
-            if self.remove_collinear and Xc.shape[1] > 1:
-                keep[1:] = remove_lindep(Xc[has, 1:], y_c[has])
-                if not keep.all() and log is not None:
-                    dropped = [n for n, k in zip(td.x_names, keep) if not k]
-                    log.append(dict(iteration=it, variable=name, event="predictors dropped",
-                                    detail=f"constant or collinear (cluster level): {dropped}"))
-            self._keep[j] = keep
-            self._fit_method(method, Design(X=Xc[has][:, keep]), y_c[has], rng, name)
-        keep = self._keep[j]
-        if not sample:
-            return None
-        need = present & ~has
-        if need.any():
-            draws = self._sample_method(method, Design(X=Xc[need][:, keep]), rng, name, coding)
-            y_c[need] = draws
-            if log is not None and type(method).__name__ == "ClusterMean" and it == 1:
-                log.append(dict(iteration=it, variable=name, event="2lonly.mean fallback",
-                                detail=f"{int(need.sum())} clusters with nothing observed drawn "
-                                       f"by the fallback model"))
-        values[mis, j] = coding.from_codes(y_c[groups[mis]])
-        return values[mis, j]
+    def _check_cluster_level(self, values, groups, n_groups):
+        """Columns imputed by cluster-level methods: observed values equal within clusters."""
+        for j in self._codings:
+            name = self._infos[j].name
+            if not self.methods_[name].cluster_level:
+                continue
+            bad = varying_clusters(values[:, j], groups, n_groups)
+            if bad.size:
+                raise ValueError(
+                    f"Column {name!r} is imputed as a cluster-level variable, but its observed "
+                    f"values differ within clusters {self._some_clusters(bad)}"
+                    ": use a unit-level method or make the values agree."
+                )
 
     @staticmethod
     def _fit_method(method, design, y, rng, name):
@@ -855,6 +823,8 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         mask = np.isnan(values)
         if not mask.any():
             return _as_input(decode(values, enc, X if is_frame else None), positional)
+        if groups is not None:
+            self._check_cluster_level(values, groups, n_groups)
         columns = enc.columns
         todo = [j for j in range(len(columns)) if mask[:, j].any()]
         todo = self._check_unimputed(todo, columns)
@@ -869,25 +839,8 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         order += [j for j in todo if j not in order]
         for _ in range(self.max_iter):
             for j in order:
-                self._transform_visit(values, rows, j, groups, n_groups, rng)
+                self._visit(values, rows, j, groups, n_groups, rng, None, 0, fit_mode=False)
         return _as_input(decode(values, enc, X if is_frame else None), positional)
-
-    def _transform_visit(self, values, rows, j, groups, n_groups, rng):
-        name = self._infos[j].name
-        method = self.methods_[name]
-        coding = self._codings[j]
-        if getattr(method, "cluster_level", False):
-            self._visit_cluster_level(values, rows, j, groups, n_groups, rng, None, 0,
-                                      fit=False, sample=True)
-            return
-        td = self._design_for(values, j, groups, n_groups, method)
-        td = drop_columns(td, self._keep[j])
-        obs_idx, mis_idx = rows[j]
-        observed = None
-        if method.needs_groups:
-            observed = (td.design.take(obs_idx), coding.to_codes(values[obs_idx, j]))
-        draws = self._sample_method(method, td.design.take(mis_idx), rng, name, coding, observed)
-        values[mis_idx, j] = coding.from_codes(draws)
 
 
 def _trace_stats(draws: np.ndarray, exponent: int) -> tuple[float, float]:

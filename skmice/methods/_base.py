@@ -232,6 +232,14 @@ class ConditionalMethod(BaseEstimator):
             )
         return values
 
+    def _note(self, event: str, detail: str) -> None:
+        """Record an event for the imputer's ``log_`` (a fallback taken, say)."""
+        self.__dict__.setdefault("_events", []).append((event, detail))
+
+    def _drain_events(self) -> list:
+        """The events noted since the last call, oldest first."""
+        return self.__dict__.pop("_events", [])
+
     def _check_rows(self, design: Design) -> Design:
         """A design for a fitted method's public helpers (``predict_proba``), validated."""
         return check_design(self, design, fitted=True)

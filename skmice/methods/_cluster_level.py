@@ -1,13 +1,14 @@
 """Cluster-level variables: ``2lonly.mean``, ``2lonly.norm``, ``2lonly.pmm``.
 
 A cluster-level variable (school size, a teacher's experience) takes one
-value per cluster. The imputer aggregates the design to one row per cluster
-(cluster means of the predictors), hands these methods the clusters where the
-variable is observed, and copies the imputed cluster value to every row of
-the cluster, so the variable stays constant within clusters. Rows missing in
-a cluster where the variable is observed elsewhere are filled deductively
-with the cluster's value (a cluster whose observed values differ is an
-error).
+value per cluster. These methods get every row of the data (``y`` NaN where
+missing, ``groups`` the cluster codes), aggregate the design to one row per
+cluster (cluster means of the predictors over all of the cluster's rows), fit
+a single-level model on the clusters where the variable is observed, and give
+every row its cluster's value, so the variable stays constant within
+clusters. Rows missing in a cluster where the variable is observed elsewhere
+are filled deductively with the cluster's value (the imputer checks once, at
+fit and at transform, that the observed values agree within clusters).
 """
 
 from __future__ import annotations
@@ -15,14 +16,62 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils._param_validation import StrOptions
 
-from ._base import ConditionalMethod, register_method
+from ._base import ConditionalMethod, Design, register_method
 from ._linear import BayesianNormal, PredictiveMeanMatching
 
 __all__ = ["ClusterMean", "ClusterNormal", "ClusterPMM"]
 
 
+def _aggregate(X, y, groups, n_groups):
+    """Cluster means of X, each cluster's observed value of y, and which clusters have rows."""
+    n_rows = np.bincount(groups, minlength=n_groups).astype(np.float64)
+    Xc = np.empty((n_groups, X.shape[1]))
+    for c in range(X.shape[1]):  # a few columns, not clusters
+        Xc[:, c] = np.bincount(groups, weights=X[:, c], minlength=n_groups)
+    Xc /= np.maximum(n_rows, 1.0)[:, None]
+    obs = ~np.isnan(y)
+    y_c = np.full(n_groups, np.nan)
+    y_c[groups[obs]] = y[obs]  # equal within a cluster (checked by the imputer)
+    return Xc, y_c, n_rows > 0
+
+
+class _ClusterLevel(ConditionalMethod):
+    """One row per cluster: aggregation before the single-level model that follows in the MRO."""
+
+    cluster_level = True
+    needs_all_rows = True
+    supported_kinds = ("continuous", "binary", "categorical")
+
+    def _fit(self, design, y, rng):
+        Xc, y_c, present = _aggregate(design.X, y, design.groups, design.n_groups)
+        has = ~np.isnan(y_c)
+        self._clusters = (Xc, y_c, present)
+        super()._fit(Design(X=Xc[has]), y_c[has], rng)
+
+    def _sample(self, design, rng, observed):
+        if observed is None:  # the rows of fit: their clusters as aggregated there
+            Xc, y_c, present = self._clusters
+            y_c = y_c.copy()
+        else:  # new data: its own clusters, from its observed and missing rows
+            o_design, o_y = observed
+            Xc, y_c, present = _aggregate(
+                np.vstack([design.X, o_design.X]),
+                np.r_[np.full(design.n_rows, np.nan), o_y],
+                np.r_[design.groups, o_design.groups],
+                design.n_groups,
+            )
+        need = present & np.isnan(y_c)
+        if need.any():
+            y_c[need] = super()._sample(Design(X=Xc[need]), rng, None)
+            self._note_drawn(int(need.sum()))
+        return y_c[design.groups]
+
+    def _note_drawn(self, n_clusters: int) -> None:
+        """Hook: called with the number of clusters drawn by the model."""
+
+
 @register_method("2lonly.norm")
-class ClusterNormal(BayesianNormal):
+class ClusterNormal(_ClusterLevel, BayesianNormal):
     """Bayesian linear regression at the cluster level (mice's ``2lonly.norm``).
 
     :class:`~skmice.methods.BayesianNormal` on one row per cluster: the
@@ -60,11 +109,9 @@ class ClusterNormal(BayesianNormal):
     True
     """
 
-    cluster_level = True
-
 
 @register_method("2lonly.pmm")
-class ClusterPMM(PredictiveMeanMatching):
+class ClusterPMM(_ClusterLevel, PredictiveMeanMatching):
     """Predictive mean matching at the cluster level (mice's ``2lonly.pmm``).
 
     :class:`~skmice.methods.PredictiveMeanMatching` on one row per cluster:
@@ -96,11 +143,23 @@ class ClusterPMM(PredictiveMeanMatching):
     True
     """
 
-    cluster_level = True
+
+class _Fallback(ConditionalMethod):
+    """The single-level model of ``2lonly.mean``: pmm or norm, as ``fallback`` says."""
+
+    def _fit(self, design, y, rng):
+        kind = self.fallback
+        if kind == "auto":
+            kind = "pmm" if np.all(y == np.round(y)) else "norm"
+        self.fallback_ = PredictiveMeanMatching() if kind == "pmm" else BayesianNormal()
+        self.fallback_._fit(design, y, rng)
+
+    def _sample(self, design, rng, observed):
+        return self.fallback_._sample(design, rng, None)
 
 
 @register_method("2lonly.mean")
-class ClusterMean(ConditionalMethod):
+class ClusterMean(_ClusterLevel, _Fallback):
     """Deductive fill of a cluster-level variable (mice's ``2lonly.mean``).
 
     Rows missing in a cluster where the variable is observed get the
@@ -133,22 +192,13 @@ class ClusterMean(ConditionalMethod):
     [4.0, 4.0, 7.0, 7.0, 5.0, 5.0]
     """
 
-    cluster_level = True
-    supported_kinds = ("continuous", "binary", "categorical")
-
     _parameter_constraints = {"fallback": [StrOptions({"auto", "norm", "pmm"})]}
 
     def __init__(self, fallback="auto"):
         self.fallback = fallback
 
-    def _fit(self, design, y, rng):
-        """Fit the fallback model on the observed clusters."""
-        kind = self.fallback
-        if kind == "auto":
-            kind = "pmm" if np.all(y == np.round(y)) else "norm"
-        self.fallback_ = ClusterPMM() if kind == "pmm" else ClusterNormal()
-        self.fallback_._fit(design, y, rng)
-
-    def _sample(self, design, rng, observed):
-        """Draw values for clusters with nothing observed, from the fallback model."""
-        return self.fallback_._sample(design, rng, None)
+    def _note_drawn(self, n_clusters):
+        if not getattr(self, "_fallback_noted", False):
+            self._fallback_noted = True
+            self._note("2lonly.mean fallback",
+                       f"{n_clusters} clusters with nothing observed drawn by the fallback model")

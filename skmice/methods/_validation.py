@@ -60,6 +60,8 @@ def check_design(method, design, n_rows: int | None = None, fitted: bool = False
         )
     Z, groups, W = design.Z, design.groups, design.W
     n_groups = int(design.n_groups)
+    if method.cluster_level and groups is None:
+        raise ValueError(f"{name} imputes a cluster-level variable: the design needs groups.")
     if method.needs_groups:
         if Z is None or groups is None:
             raise ValueError(
@@ -81,6 +83,10 @@ def check_design(method, design, n_rows: int | None = None, fitted: bool = False
                 f"got {groups.min()} to {groups.max()}."
             )
         groups = groups.astype(np.int64, copy=False)
+    elif method.cluster_level:
+        groups = np.asarray(groups, dtype=np.int64)
+        if groups.shape != (n,) or (n and (groups.min() < 0 or groups.max() >= n_groups)):
+            raise ValueError(f"{name}: design.groups must hold {n} codes in [0, {n_groups}).")
     if method.needs_selection:
         if W is None:
             raise ValueError(
@@ -133,7 +139,7 @@ def check_observed(method, observed):
     -------
     tuple (Design, ndarray) or None
     """
-    if observed is None or not method.needs_groups:
+    if observed is None or not (method.needs_groups or method.cluster_level):
         return observed
     try:
         design, y = observed
