@@ -40,7 +40,6 @@ class _ClusterLevel(ConditionalMethod):
 
     cluster_level = True
     needs_all_rows = True
-    supported_kinds = ("continuous", "binary", "categorical")
 
     def _fit(self, design, y, rng):
         Xc, y_c, present = _aggregate(design.X, y, design.groups, design.n_groups)
@@ -192,6 +191,7 @@ class ClusterMean(_ClusterLevel, _Fallback):
     [4.0, 4.0, 7.0, 7.0, 5.0, 5.0]
     """
 
+    supported_kinds = ("continuous", "binary", "categorical")
     _parameter_constraints = {"fallback": [StrOptions({"auto", "norm", "pmm"})]}
 
     def __init__(self, fallback="auto"):
