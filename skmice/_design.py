@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ._data import ColumnInfo, encode
+from ._plan import TargetPlan
 from .methods._base import Design
 
 __all__ = [
@@ -592,19 +593,20 @@ class DesignBuilder:
         self.pm = np.asarray(predictor_matrix)
         self.cluster_index = cluster_index
 
-    def _expand(self, values: np.ndarray, j: int) -> tuple[np.ndarray, list]:
-        """Numeric columns for predictor j: itself, or dummies for categories."""
+    def block_names(self, j: int) -> list:
+        """Names of the design columns of predictor j: itself, or one per dummy."""
         info = self.infos[j]
-        col = values[:, j]
         if info.storage == "numeric":
-            return col[:, None], [str(info.name)]
-        k = info.n_categories
-        if k <= 1:
-            return np.empty((len(col), 0)), []
-        levels = np.arange(1, k)
-        dummies = (col[:, None] == levels[None, :]).astype(np.float64)
-        names = [f"{info.name}[{info.categories[c]}]" for c in levels]
-        return dummies, names
+            return [str(info.name)]
+        return [f"{info.name}[{info.categories[c]}]" for c in range(1, max(info.n_categories, 1))]
+
+    def expander(self, j: int):
+        """Function mapping predictor j's values (codes) to its design columns."""
+        info = self.infos[j]
+        if info.storage == "numeric":
+            return lambda col: col[:, None]
+        levels = np.arange(1, max(info.n_categories, 1))[None, :]
+        return lambda col: (col[:, None] == levels).astype(np.float64)
 
     def build(
         self,
@@ -635,67 +637,10 @@ class DesignBuilder:
             means for 3 and 4) is built too. Otherwise codes -3 and -4 are
             fixed-effect predictors, like every nonzero code in mice.
         """
-        n = values.shape[0]
-        row = self.pm[target]
-        x_parts = [np.ones((n, 1))]
-        x_names = ["(Intercept)"]
-        z_parts = [np.ones((n, 1))] if two_level else []
-        z_names = ["(Intercept)"] if two_level else []
-        z_in_x = [0] if two_level else []
-        p = 1
-        counts = None  # cluster sizes, for the cluster means of codes 3 and 4
-
-        def cluster_means(block):
-            nonlocal counts
-            if counts is None:
-                counts = np.bincount(groups, minlength=n_groups).astype(np.float64)
-            return _cluster_means(block, groups, n_groups, counts)
-
-        for j in np.flatnonzero((row > 0) | (row == -4) | ((not selection) & (row == -3))):
-            code = row[j]
-            block, names = self._expand(values, j)
-            if block.shape[1] == 0:
-                continue
-            x_parts.append(block)
-            x_names.extend(names)
-            cols_x = list(range(p, p + block.shape[1]))
-            p += block.shape[1]
-            if two_level and code in (2, 4):
-                z_parts.append(block)
-                z_names.extend(names)
-                z_in_x.extend(cols_x)
-            if code in (3, 4) and groups is not None:
-                means = cluster_means(block)
-                x_parts.append(means)
-                x_names.extend(f"mean({nm})" for nm in names)
-                p += means.shape[1]
-        X = np.hstack(x_parts) if len(x_parts) > 1 else x_parts[0]
-        Z = None
-        if two_level:
-            Z = np.hstack(z_parts) if len(z_parts) > 1 else z_parts[0]
-        z_in_x = np.asarray(z_in_x, dtype=np.int64)
-        design = Design(
-            X=X, Z=Z, groups=groups, n_groups=n_groups, z_in_x=z_in_x if two_level else None
-        )
-        if selection:
-            w_parts = [np.ones((n, 1))]
-            for j in np.flatnonzero((row > 0) | (row == -3)):
-                block, _ = self._expand(values, j)
-                w_parts.append(block)
-                if row[j] in (3, 4) and groups is not None and block.shape[1]:
-                    w_parts.append(cluster_means(block))
-            design.W = np.hstack(w_parts)
-        return TargetDesign(design, x_names, z_names, z_in_x)
-
-
-def _cluster_means(block: np.ndarray, groups: np.ndarray, n_groups: int, counts) -> np.ndarray:
-    """Within-cluster means of each column of ``block``, broadcast to the rows."""
-    out = np.empty_like(block)
-    safe = np.maximum(counts, 1.0)
-    for c in range(block.shape[1]):  # loop over a few columns, not clusters
-        sums = np.bincount(groups, weights=block[:, c], minlength=n_groups)
-        out[:, c] = (sums / safe)[groups]
-    return out
+        plan = TargetPlan(self, target, values, groups, n_groups, two_level, selection,
+                          {"all": np.arange(values.shape[0])}, keep=False)
+        plan.refresh(values, np.zeros(values.shape[1], dtype=np.int64))
+        return TargetDesign(plan.design("all"), plan.x_names, plan.z_names, plan.z_in_x)
 
 
 def drop_columns(td: TargetDesign, keep_x: np.ndarray) -> TargetDesign:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numbers
 import sys
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -21,13 +22,13 @@ from threadpoolctl import ThreadpoolController
 from ._data import decode, encode
 from ._design import (
     DesignBuilder,
-    drop_columns,
     make_methods,
     make_predictor_matrix,
     remove_lindep,
     validate_predictor_matrix,
     varying_clusters,
 )
+from ._plan import KEEP_BYTES, TargetPlan
 from ._random import as_seed_sequence
 from .exceptions import NumericalError
 from .methods import ConditionalMethod, EstimatorMethod, get_method
@@ -596,13 +597,13 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         self._fill_pools(values, mask, rng)
         self._initial_fill(values, mask, rng)
         values = np.asfortranarray(values)  # column access is contiguous
-        rows = _row_indices(mask)
+        targets = [j for j, c in enumerate(columns) if methods[c] is not None]
+        walk = self._walk(values, mask, targets, groups, n_groups)
         trace = []
         for it in range(1, self.max_iter + 1):
             for c in self.visit_sequence_:
                 j = col_pos[c]
-                draws = self._visit(values, rows, j, groups, n_groups, rng, log, it,
-                                    fit_mode=True)
+                draws = self._visit(walk, j, rng, log, it, fit_mode=True)
                 trace.append((it, c, *_trace_stats(draws, enc.infos[j].exponent)))
             if self.verbose:
                 print(f"[skmice] iteration {it}/{self.max_iter} done", file=sys.stderr)
@@ -612,8 +613,7 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         # complete columns with a method: fit once, for transform of new data
         for j, c in enumerate(columns):
             if methods[c] is not None and n_missing[j] == 0:
-                self._visit(values, rows, j, groups, n_groups, rng, log, self.max_iter,
-                            fit_mode=True, sample=False)
+                self._visit(walk, j, rng, log, self.max_iter, fit_mode=True, sample=False)
         self.n_iter_ = self.max_iter
         self.trace_ = pd.DataFrame(trace, columns=["iteration", "variable", "mean", "sd"])
         self.log_ = pd.DataFrame(log, columns=["iteration", "variable", "event", "detail"])
@@ -642,50 +642,66 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
                 vals, counts = np.unique(pool, return_counts=True)
                 values[mis, j] = vals[np.argmax(counts)]
 
-    def _visit(self, values, rows, j, groups, n_groups, rng, log, it, fit_mode, sample=True):
+    def _walk(self, values, mask, targets, groups, n_groups) -> _Walk:
+        """The state of a run over ``values``: a design plan per target, write counts."""
+        plans = {}
+        for j in targets:
+            method = self.methods_[self._infos[j].name]
+            rows = {"obs": np.flatnonzero(~mask[:, j]), "mis": np.flatnonzero(mask[:, j])}
+            if method.needs_all_rows:
+                rows["all"] = np.arange(values.shape[0])
+            plans[j] = TargetPlan(self._builder, j, values, groups, n_groups,
+                                  method.needs_groups, method.needs_selection, rows)
+        keep = sum(plan.nbytes() for plan in plans.values()) <= KEEP_BYTES
+        for plan in plans.values():
+            plan.keep = keep
+        return _Walk(values, plans, np.zeros(values.shape[1], dtype=np.int64))
+
+    def _visit(self, walk, j, rng, log, it, fit_mode, sample=True):
         """Visit column j: (in fit) fit its method on the observed rows; redraw its missing rows.
 
         One path for fit and transform (``fit_mode=False``: the fitted method
         only samples, given the new data's observed rows for its new clusters).
         The method says what its design holds (a random part, a selection
-        equation) and which rows it fits on.
+        equation) and which rows it fits on; the target's plan refreshes the
+        design columns that changed since its last visit.
         """
         name = self._infos[j].name
         method = self.methods_[name]
         coding = self._codings[j]
-        obs_idx, mis_idx = rows[j]
-        td = self._builder.build(values, j, groups, n_groups, method.needs_groups,
-                                 method.needs_selection)
+        values, plan = walk.values, walk.plans[j]
+        plan.refresh(values, walk.versions)
+        obs_idx, mis_idx = plan.rows["obs"], plan.rows["mis"]
         y_obs = coding.to_codes(values[obs_idx, j])
         if fit_mode:
-            self._keep[j] = self._select_predictors(td, obs_idx, y_obs, name, log, it)
-        td = drop_columns(td, self._keep[j])
-        design = td.design
-        design_obs = design.take(obs_idx)
+            self._keep[j] = self._select_predictors(plan, y_obs, name, log, it)
+        keep = self._keep[j]
         if fit_mode:
             if method.needs_all_rows:  # y is NaN where missing (selection, cluster level)
                 y_all = np.full(values.shape[0], np.nan)
                 y_all[obs_idx] = y_obs
-                self._fit_method(method, design, y_all, rng, name)
+                self._fit_method(method, plan.design("all", keep), y_all, rng, name)
             else:
-                self._fit_method(method, design_obs, y_obs, rng, name)
+                self._fit_method(method, plan.design("obs", keep), y_obs, rng, name)
         if not sample:
             return None
-        observed = None if fit_mode else (design_obs, y_obs)
-        draws = self._sample_method(method, design.take(mis_idx), rng, name, coding, observed)
+        observed = None if fit_mode else (plan.design("obs", keep), y_obs)
+        draws = self._sample_method(method, plan.design("mis", keep), rng, name, coding,
+                                    observed)
         for event, detail in method._drain_events():
             if log is not None:
                 log.append(dict(iteration=it, variable=name, event=event, detail=detail))
         values[mis_idx, j] = coding.from_codes(draws)
+        walk.versions[j] += 1
         return values[mis_idx, j]
 
-    def _select_predictors(self, td, obs_idx, y_obs, name, log, it) -> np.ndarray:
+    def _select_predictors(self, plan, y_obs, name, log, it) -> np.ndarray:
         """Columns of the design kept for fitting: constant or collinear ones dropped."""
-        keep = np.ones(td.design.X.shape[1], dtype=bool)
+        keep = np.ones(plan.p, dtype=bool)
         if self.remove_collinear and keep.size > 1:
-            keep[1:] = remove_lindep(np.take(td.design.X, obs_idx, axis=0)[:, 1:], y_obs)
+            keep[1:] = remove_lindep(plan.design("obs").X[:, 1:], y_obs)
             if not keep.all():
-                dropped = [n for n, k in zip(td.x_names, keep) if not k]
+                dropped = [n for n, k in zip(plan.x_names, keep) if not k]
                 log.append(dict(iteration=it, variable=name, event="predictors dropped",
                                 detail=f"constant or collinear: {dropped}"))
         return keep
@@ -834,13 +850,22 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         )
         self._initial_fill(values, mask, rng)
         values = np.asfortranarray(values)
-        rows = _row_indices(mask)
         order = [columns.index(c) for c in self.visit_sequence_ if mask[:, columns.index(c)].any()]
         order += [j for j in todo if j not in order]
+        walk = self._walk(values, mask, order, groups, n_groups)
         for _ in range(self.max_iter):
             for j in order:
-                self._visit(values, rows, j, groups, n_groups, rng, None, 0, fit_mode=False)
+                self._visit(walk, j, rng, None, 0, fit_mode=False)
         return _as_input(decode(values, enc, X if is_frame else None), positional)
+
+
+@dataclass
+class _Walk:
+    """A run over the data: the completed values, a plan per target, writes per column."""
+
+    values: np.ndarray
+    plans: dict
+    versions: np.ndarray
 
 
 def _trace_stats(draws: np.ndarray, exponent: int) -> tuple[float, float]:
@@ -902,9 +927,3 @@ def _as_input(completed, positional: bool):
 def _plain(value):
     """A numpy scalar as a plain Python value (for readable messages)."""
     return value.item() if isinstance(value, np.generic) else value
-
-
-def _row_indices(mask: np.ndarray) -> dict:
-    """Observed and missing row indices of every incomplete column."""
-    return {j: (np.flatnonzero(~mask[:, j]), np.flatnonzero(mask[:, j]))
-            for j in range(mask.shape[1])}

@@ -115,6 +115,9 @@ class ConditionalMethod(BaseEstimator):
     ``_parameter_constraints``; state computed in ``fit`` ends with an
     underscore.
 
+    The design's arrays belong to the imputer, which rewrites them in place
+    between visits: a method copies what it keeps after ``fit`` returns.
+
     Attributes
     ----------
     needs_groups : bool
@@ -183,7 +186,9 @@ class ConditionalMethod(BaseEstimator):
         -------
         self : ConditionalMethod
         """
-        self._validate_params()
+        if not self.__dict__.get("_params_valid", False):  # once, and after set_params
+            self._validate_params()
+            self._params_valid = True
         y = check_target(self, y)
         design = check_design(self, design, n_rows=y.shape[0])
         self._fit(design, y, as_generator(random_state))
@@ -231,6 +236,11 @@ class ConditionalMethod(BaseEstimator):
                 "collinearity."
             )
         return values
+
+    def set_params(self, **params):
+        """Set the parameters (as scikit-learn's); the next ``fit`` validates them."""
+        self.__dict__.pop("_params_valid", None)
+        return super().set_params(**params)
 
     def _note(self, event: str, detail: str) -> None:
         """Record an event for the imputer's ``log_`` (a fallback taken, say)."""

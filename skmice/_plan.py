@@ -1,0 +1,204 @@
+"""Per-target design plans: a target's design laid out once, refreshed column by column.
+
+A plan knows, for one target, where every predictor's block goes in ``X``
+(fixed part), ``Z`` (random part) and ``W`` (selection equation), which
+blocks are cluster means, and which rows are observed and which are to be
+imputed. It holds the design of the observed rows, of the rows to impute and,
+for methods that fit on every row, of all rows. A visit asks the plan for its
+designs; the plan rewrites only the blocks whose source column changed since
+its last visit (the imputer counts the writes to each column), so a visit of
+a target with one incomplete predictor copies one column, not the design.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .methods._base import Design
+
+__all__ = ["TargetPlan"]
+
+# Designs larger than this (all plans together) are rebuilt at every visit
+# instead of kept between visits.
+KEEP_BYTES = 512 * 2**20
+
+
+@dataclass
+class _Block:
+    """One predictor's columns in the design."""
+
+    source: int  # column of the data
+    x: slice  # its columns in X (or an empty slice)
+    z: slice | None  # its columns in Z (random part), if any
+    x_mean: slice | None  # its cluster means in X (codes 3 and 4), if any
+    w: slice | None  # its columns in W (selection equation), if any
+    w_mean: slice | None  # its cluster means in W, if any
+
+
+class TargetPlan:
+    """The design of one target, laid out once and refreshed column by column.
+
+    Parameters
+    ----------
+    builder : DesignBuilder
+        Column coding and predictor codes.
+    target : int
+        Column of the target.
+    values : ndarray of shape (n, k)
+        The data (its first fill: only the widths of the blocks are read).
+    groups : ndarray of int or None
+        Cluster code of each row.
+    n_groups : int
+    two_level : bool
+        Whether the design has a random part (codes 2 and 4).
+    selection : bool
+        Whether the design has a selection equation ``W``.
+    rows : dict
+        Row indices by part: ``"obs"`` and ``"mis"`` (and ``"all"`` for
+        methods that fit on every row).
+    keep : bool
+        Keep the arrays between visits (refresh changed blocks only);
+        otherwise they are built afresh at every visit.
+    """
+
+    def __init__(self, builder, target, values, groups, n_groups, two_level, selection, rows,
+                 keep=True):
+        self.groups, self.n_groups = groups, n_groups
+        self.rows = rows
+        self.keep = keep
+        self.two_level, self.selection = two_level, selection
+        row = builder.pm[target]
+        self.blocks: list[_Block] = []
+        self.x_names = ["(Intercept)"]
+        self.z_names = ["(Intercept)"] if two_level else []
+        z_in_x = [0] if two_level else []
+        p, q, r = 1, 1 if two_level else 0, 1
+        self._expand = {}
+        for j in np.flatnonzero((row > 0) | (row == -4) | (row == -3)):
+            code = row[j]
+            names = builder.block_names(j)
+            width = len(names)
+            if width == 0:
+                continue
+            in_x = code > 0 or code == -4 or (code == -3 and not selection)
+            x = z = x_mean = w = w_mean = None
+            if in_x:
+                x = slice(p, p + width)
+                self.x_names.extend(names)
+                p += width
+                if two_level and code in (2, 4):
+                    z = slice(q, q + width)
+                    self.z_names.extend(names)
+                    z_in_x.extend(range(x.start, x.stop))
+                    q += width
+                if code in (3, 4) and groups is not None:
+                    x_mean = slice(p, p + width)
+                    self.x_names.extend(f"mean({nm})" for nm in names)
+                    p += width
+            if selection and (code > 0 or code == -3):
+                w = slice(r, r + width)
+                r += width
+                if code in (3, 4) and groups is not None:
+                    w_mean = slice(r, r + width)
+                    r += width
+            self.blocks.append(_Block(j, x if x is not None else slice(0, 0), z, x_mean, w,
+                                      w_mean))
+            self._expand[j] = builder.expander(j)
+        self.p, self.q, self.r = p, q, r
+        self.z_in_x = np.asarray(z_in_x, dtype=np.int64)
+        self._seen = {}
+        self._arrays = None
+
+    def sources(self) -> list:
+        """The data columns the design reads."""
+        return [b.source for b in self.blocks]
+
+    def _allocate(self):
+        arrays = {}
+        for part, idx in self.rows.items():
+            n = len(idx)
+            X = np.empty((n, self.p))
+            X[:, 0] = 1.0
+            Z = W = None
+            if self.two_level:
+                Z = np.empty((n, self.q))
+                Z[:, 0] = 1.0
+            if self.selection:
+                W = np.empty((n, self.r))
+                W[:, 0] = 1.0
+            g = None if self.groups is None else self.groups[idx]
+            arrays[part] = (X, Z, W, g)
+        return arrays
+
+    def refresh(self, values, versions) -> None:
+        """Rewrite the blocks whose source column changed since the last refresh.
+
+        Parameters
+        ----------
+        values : ndarray of shape (n, k)
+            The current completed data.
+        versions : ndarray of int of shape (k,)
+            How many times each column has been written.
+        """
+        if self._arrays is None or not self.keep:
+            self._arrays = self._allocate()
+            self._seen = {}
+        counts = None
+        for b in self.blocks:
+            if self._seen.get(b.source) == versions[b.source]:
+                continue
+            self._seen[b.source] = versions[b.source]
+            expand = self._expand[b.source]
+            means = None
+            if b.x_mean is not None or b.w_mean is not None:
+                if counts is None:
+                    counts = np.bincount(self.groups, minlength=self.n_groups).astype(np.float64)
+                means = _cluster_means(expand(values[:, b.source]), self.groups, self.n_groups,
+                                       counts)
+            for part, idx in self.rows.items():
+                X, Z, W, _ = self._arrays[part]
+                block = expand(values[idx, b.source])
+                X[:, b.x] = block
+                if b.z is not None:
+                    Z[:, b.z] = block
+                if b.w is not None:
+                    W[:, b.w] = block
+                if means is not None:
+                    part_means = means[idx]
+                    if b.x_mean is not None:
+                        X[:, b.x_mean] = part_means
+                    if b.w_mean is not None:
+                        W[:, b.w_mean] = part_means
+
+    def design(self, part: str, keep_x: np.ndarray | None = None) -> Design:
+        """The design of a part of the rows (``"obs"``, ``"mis"`` or ``"all"``).
+
+        ``keep_x`` (a mask of the columns of X) drops the columns not kept,
+        and the columns of Z that copy them.
+        """
+        X, Z, W, g = self._arrays[part]
+        z_in_x = self.z_in_x if self.two_level else None
+        if keep_x is not None and not keep_x.all():
+            X = X[:, keep_x]
+            if Z is not None:
+                keep_z = keep_x[self.z_in_x]
+                Z = Z[:, keep_z]
+                z_in_x = (np.cumsum(keep_x) - 1)[self.z_in_x[keep_z]]
+        return Design(X=X, Z=Z, groups=g, n_groups=self.n_groups, W=W, z_in_x=z_in_x)
+
+    def nbytes(self) -> int:
+        """Bytes the plan's arrays take."""
+        n = sum(len(idx) for idx in self.rows.values())
+        return 8 * n * (self.p + self.q + (self.r if self.selection else 0))
+
+
+def _cluster_means(block: np.ndarray, groups: np.ndarray, n_groups: int, counts) -> np.ndarray:
+    """Within-cluster means of each column of ``block``, broadcast to the rows."""
+    out = np.empty_like(block)
+    safe = np.maximum(counts, 1.0)
+    for c in range(block.shape[1]):  # loop over a few columns, not clusters
+        sums = np.bincount(groups, weights=block[:, c], minlength=n_groups)
+        out[:, c] = (sums / safe)[groups]
+    return out
