@@ -5,7 +5,14 @@ as aliases (``get_method("pmm")``), and users can register their own with
 :func:`register_method`.
 """
 
-from ._base import ConditionalMethod, Design, get_method, register_method, registered_methods
+from ._base import (
+    ConditionalMethod,
+    Design,
+    Level,
+    get_method,
+    register_method,
+    registered_methods,
+)
 from ._categorical import Logistic, Multinomial
 from ._cluster_level import ClusterMean, ClusterNormal, ClusterPMM
 from ._estimator import EstimatorMethod
@@ -32,6 +39,7 @@ __all__ = [
     "DeltaNormal",
     "EstimatorMethod",
     "Heckman",
+    "Level",
     "Logistic",
     "Multinomial",
     "PredictiveMeanMatching",

@@ -28,6 +28,7 @@ from .._random import as_generator
 __all__ = [
     "ConditionalMethod",
     "Design",
+    "Level",
     "get_method",
     "register_method",
     "registered_methods",
@@ -37,24 +38,67 @@ KINDS = ("continuous", "binary", "categorical")
 
 
 @dataclass
+class Level:
+    """One grouping factor of a design: the unit of every row and its random part.
+
+    Parameters
+    ----------
+    groups : ndarray of shape (n_rows,) of int64
+        Code of each row's unit (cluster) in ``[0, n_groups)``. Codes are
+        shared between the designs given to ``fit`` and to ``sample`` (a unit
+        keeps its code), and units without observed rows still have a code.
+    n_groups : int
+        Number of unit codes in use. In ``sample``, codes at or beyond the
+        ``n_groups`` seen by ``fit`` are units new to the method.
+    Z : ndarray of shape (n_rows, q) or None
+        Random-effects design of this factor; column 0 is the random
+        intercept. None when the method models no random part.
+    z_in_x : ndarray of shape (q,) of int or None
+        Index of the column of ``X`` equal to each column of ``Z`` (-1 where
+        none), when known.
+    name : object, optional
+        The grouping column's label, for messages.
+    """
+
+    groups: np.ndarray | None
+    n_groups: int = 0
+    Z: np.ndarray | None = None
+    z_in_x: np.ndarray | None = None
+    name: object = None
+
+    def take(self, rows: np.ndarray) -> "Level":
+        """The level restricted to ``rows`` (an index array)."""
+        return Level(
+            groups=None if self.groups is None else np.take(self.groups, rows),
+            n_groups=self.n_groups,
+            Z=None if self.Z is None else np.take(self.Z, rows, axis=0),
+            z_in_x=self.z_in_x,
+            name=self.name,
+        )
+
+
 class Design:
     """Design matrices of one target for a set of rows.
+
+    A design has a fixed part ``X``, any number of grouping factors
+    (``levels``: pupils in classes in schools, pupils in schools and
+    neighbourhoods), each with its unit codes and random-effects block, and,
+    for selection models, a selection equation ``W``. A two-level method
+    reads the first level, through the shortcuts ``groups``, ``n_groups``,
+    ``Z`` and ``z_in_x``; reading further levels is a method's choice.
 
     Parameters
     ----------
     X : ndarray of shape (n_rows, p)
         Fixed-effects design. Column 0 is the intercept (all ones).
     Z : ndarray of shape (n_rows, q) or None
-        Random-effects design for two-level methods; column 0 is the random
-        intercept. None for single-level methods.
+        Random-effects design of the first level; column 0 is the random
+        intercept.
     groups : ndarray of shape (n_rows,) of int64 or None
-        Cluster code of each row, in ``[0, n_groups)``. Codes are shared
-        between the design given to ``fit`` and the one given to ``sample`` (a
-        cluster keeps its code), and clusters without observed rows still have
-        a code (systematically missing clusters).
+        Unit (cluster) code of each row at the first level, in
+        ``[0, n_groups)``; see :class:`Level`.
     n_groups : int
-        Number of cluster codes in use. In ``sample``, codes at or beyond the
-        ``n_groups`` seen by ``fit`` are clusters new to the method.
+        Number of unit codes of the first level.
     W : ndarray of shape (n_rows, r) or None
         Selection-equation design of selection models (``needs_selection``),
         intercept first: the predictors with codes 1, 2 and -3 (the outcome
@@ -62,24 +106,73 @@ class Design:
     z_in_x : ndarray of shape (q,) of int or None
         Index of the column of ``X`` equal to each column of ``Z`` (-1 where
         none), when known: the imputer's design builder sets it, and the
-        two-level methods use it instead of comparing the columns. None:
-        unknown.
+        two-level methods use it instead of comparing the columns.
+    levels : list of Level, optional
+        All grouping factors, lowest first. Give either ``levels`` or the
+        first level's ``groups``, ``n_groups``, ``Z`` and ``z_in_x``.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from skmice.methods import Design
+    >>> from skmice.methods import Design, Level
     >>> d = Design(X=np.ones((3, 1)))
-    >>> d.n_rows
-    3
+    >>> d.n_rows, d.levels
+    (3, [])
+    >>> pupils = Design(X=np.ones((4, 1)), levels=[
+    ...     Level(np.array([0, 0, 1, 2]), 3, name="class"),
+    ...     Level(np.array([0, 0, 0, 1]), 2, name="school")])
+    >>> pupils.groups.tolist(), [lv.name for lv in pupils.levels]
+    ([0, 0, 1, 2], ['class', 'school'])
     """
 
-    X: np.ndarray
-    Z: np.ndarray | None = None
-    groups: np.ndarray | None = None
-    n_groups: int = 0
-    W: np.ndarray | None = None
-    z_in_x: np.ndarray | None = None
+    def __init__(self, X, Z=None, groups=None, n_groups=0, W=None, z_in_x=None, levels=None):
+        self.X = X
+        self.W = W
+        if levels is not None:
+            if Z is not None or groups is not None or z_in_x is not None or n_groups:
+                raise TypeError("Design: give either levels or groups, n_groups, Z and z_in_x.")
+            self.levels = list(levels)
+        elif groups is not None or Z is not None:
+            self.levels = [Level(groups, int(n_groups), Z, z_in_x)]
+        else:
+            self.levels = []
+
+    def __repr__(self) -> str:
+        shape = getattr(self.X, "shape", None)
+        parts = [f"X={shape}"] + [
+            f"level {k} ({lv.name or 'unnamed'}): {lv.n_groups} units"
+            + ("" if lv.Z is None else f", Z={lv.Z.shape}")
+            for k, lv in enumerate(self.levels)
+        ]
+        if self.W is not None:
+            parts.append(f"W={self.W.shape}")
+        return f"Design({', '.join(parts)})"
+
+    def _first(self, attribute):
+        return getattr(self.levels[0], attribute) if self.levels else None
+
+    def _set_first(self, attribute, value):
+        if not self.levels:
+            self.levels.append(Level(None))
+        setattr(self.levels[0], attribute, value)
+
+    groups = property(lambda self: self._first("groups"),
+                      lambda self, v: self._set_first("groups", v),
+                      doc="Unit codes of the first level (None without levels).")
+    Z = property(lambda self: self._first("Z"), lambda self, v: self._set_first("Z", v),
+                 doc="Random-effects design of the first level.")
+    z_in_x = property(lambda self: self._first("z_in_x"),
+                      lambda self, v: self._set_first("z_in_x", v),
+                      doc="Columns of X equal to those of the first level's Z.")
+
+    @property
+    def n_groups(self) -> int:
+        """Number of unit codes of the first level (0 without levels)."""
+        return int(self._first("n_groups") or 0)
+
+    @n_groups.setter
+    def n_groups(self, value):
+        self._set_first("n_groups", int(value))
 
     @property
     def n_rows(self) -> int:
@@ -87,7 +180,7 @@ class Design:
         return self.X.shape[0]
 
     def take(self, rows) -> "Design":
-        """Return the design restricted to ``rows`` (a mask or an index array)."""
+        """Return the design restricted to ``rows`` (a mask, a slice or an index array)."""
         if isinstance(rows, slice):
             rows = np.arange(self.n_rows)[rows]
         rows = np.asarray(rows)
@@ -95,11 +188,8 @@ class Design:
             rows = np.flatnonzero(rows)
         return Design(
             X=np.take(self.X, rows, axis=0),
-            Z=None if self.Z is None else np.take(self.Z, rows, axis=0),
-            groups=None if self.groups is None else np.take(self.groups, rows),
-            n_groups=self.n_groups,
             W=None if self.W is None else np.take(self.W, rows, axis=0),
-            z_in_x=self.z_in_x,
+            levels=[lv.take(rows) for lv in self.levels],
         )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import Design
+from ._base import Design, Level
 
 __all__ = ["check_design", "check_observed", "check_target"]
 
@@ -107,7 +107,11 @@ def check_design(method, design, n_rows: int | None = None, fitted: bool = False
                 f"{name}: the design has {X.shape[1]} fixed and {Z.shape[1]} random "
                 f"columns; fit saw {want} and {want_z}."
             )
-    return Design(X=X, Z=Z, groups=groups, n_groups=n_groups, W=W, z_in_x=design.z_in_x)
+    levels = list(design.levels)
+    if levels:
+        first = levels[0]
+        levels[0] = Level(groups, n_groups, Z, first.z_in_x, first.name)
+    return Design(X=X, W=W, levels=levels)
 
 
 def check_target(method, y) -> np.ndarray:
