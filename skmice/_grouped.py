@@ -20,8 +20,8 @@ runs on the whole stack at once.
 
 Triangular solves, and for the small dimensions of random-effect designs
 (``q <= 4``) the Cholesky factorisation, are written as loops over ``q``
-vectorised over the clusters, 2 to 6 times faster than ``np.linalg.cholesky``
-on stacks (10,000 matrices: 0.09 ms against 0.5 ms for ``q = 2``); ``q = 1``
+vectorised over the clusters, faster than ``np.linalg.cholesky`` on stacks
+of small matrices (timings in ``benchmarks/results/gibbs.md``); ``q = 1``
 and ``q = 2`` (random intercept, intercept and slope: the usual designs) are
 written out in closed form, a few whole-array operations per factor or solve.
 Larger ``q`` factorises with LAPACK through ``np.linalg``. Single matrices

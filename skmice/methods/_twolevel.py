@@ -720,17 +720,12 @@ class TwoLevelNormal(_TwoLevelBase):
     squares; (3) ``Psi ~ IW(N + q, sum_j b_j b_j' + 0.1 I_q)``. All clusters count
     in ``N``, including those without observed rows.
 
-    *Mixing and burn-in* (``python benchmarks/bench_gibbs.py --mixing``, data
-    with a cluster-level predictor): the integrated autocorrelation time of
-    ``beta`` is about 1 with the blocked draw, against 9 to 40 with the plain
-    Gibbs draw of ``beta | b``; that of ``Psi`` is 1 to 2 with clusters of 10 to
-    20 rows and about 8 with clusters of 2 rows. The chain starts from an
-    analysis of variance of least-squares residuals, close to the posterior,
-    so ``n_burnin = 10`` plus one step per chained-equations iteration is
-    several autocorrelation times. A step costs
-    ``O(N q^2 p)`` (about 3 ms for 10,000 clusters) once a call has reduced
-    its rows to sufficient statistics (about four ``X'X`` products), so more
-    ``n_steps`` per call are cheap.
+    *Burn-in*: the chain starts from an analysis of variance of
+    least-squares residuals, close to the posterior, and ``n_burnin = 10``
+    plus one step per chained-equations iteration is several autocorrelation
+    times (measured in the user guide, "Mixing of the two-level samplers"). A
+    step costs ``O(N q^2 p)`` once a call has reduced its rows to sufficient
+    statistics, so more ``n_steps`` per call are cheap.
 
     *New clusters* in :meth:`sample` (codes at or beyond ``n_groups_``) get
     ``b_j`` from its conditional posterior given that cluster's rows in
