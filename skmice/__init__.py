@@ -7,9 +7,14 @@ from ._design import make_methods, make_predictor_matrix, quickpred
 from ._formula import predictor_matrix_from_formula
 from ._imputer import MultilevelIterativeImputer
 from ._multiple import MultiplyImputedData, multiple_impute
-from ._pipeline import MultipleImputationPipeline, StatsmodelsClassifier, StatsmodelsRegressor
 from ._version import __version__
 from .amputation import ampute, multilevel_ampute
+from .pipeline import (
+    MultipleImputationPipeline,
+    ProgressEvent,
+    StatsmodelsClassifier,
+    StatsmodelsRegressor,
+)
 from .pooling import D1, D2, D3, pool, pool_scalar
 
 __all__ = [
@@ -19,6 +24,7 @@ __all__ = [
     "MultilevelIterativeImputer",
     "MultipleImputationPipeline",
     "MultiplyImputedData",
+    "ProgressEvent",
     "StatsmodelsClassifier",
     "StatsmodelsRegressor",
     "__version__",

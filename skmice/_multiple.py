@@ -7,15 +7,14 @@
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed, effective_n_jobs
-from sklearn.base import clone
 
 from ._imputer import MultilevelIterativeImputer
-from ._progress import Progress
-from ._random import spawn_seeds
+from .pipeline._chains import fit_chain, run_chains
+from .pipeline._progress import ProgressEvent, check_callback, n_iterations
 
 __all__ = ["MultiplyImputedData", "multiple_impute"]
 
@@ -44,18 +43,6 @@ def _check_n(value, name):
         raise ValueError(f"{name} must be >= 1, got {value}.")
 
 
-def _run_chain(imputer, X, seed, hook=None):
-    imp = clone(imputer).set_params(random_state=seed)
-    if hook is not None:  # progress per iteration (chains run in this process)
-        imp._iteration_hook = hook
-    try:
-        completed = imp.fit_transform(X)
-    finally:
-        if hook is not None:
-            del imp._iteration_hook
-    return imp, completed
-
-
 def multiple_impute(
     X,
     imputer: MultilevelIterativeImputer | None = None,
@@ -63,6 +50,7 @@ def multiple_impute(
     n_jobs: int | None = None,
     random_state=None,
     verbose: int = 0,
+    callback: Callable[[ProgressEvent], object] | None = None,
 ) -> "MultiplyImputedData":
     """Impute X ``n_imputations`` times with independent chains.
 
@@ -89,6 +77,12 @@ def multiple_impute(
         installed, else a counter on stderr); iterations are counted as they
         happen when the chains run in this process, and chain by chain
         otherwise.
+    callback : callable, optional
+        Called with a :class:`~skmice.ProgressEvent` after each iteration of
+        each chain (``n_imputations * imputer.max_iter`` calls), in the
+        calling thread, whatever ``n_jobs``: live when the chains run in this
+        process, as each chain completes otherwise. Use it with or instead of
+        ``verbose``.
 
     Returns
     -------
@@ -113,22 +107,17 @@ def multiple_impute(
         raise TypeError(
             f"imputer must be a MultilevelIterativeImputer, got {type(imputer).__name__}."
         )
-    seeds = spawn_seeds(random_state, n_imputations)
-    if not verbose:
-        results = Parallel(n_jobs=n_jobs)(delayed(_run_chain)(imputer, X, s) for s in seeds)
-    else:
-        progress = Progress(n_imputations * imputer.max_iter, "imputations x iterations")
-        sequential = effective_n_jobs(n_jobs) == 1
-        hook = progress.update if sequential else None
-        results = []
-        try:
-            for r in Parallel(n_jobs=n_jobs, return_as="generator")(
-                delayed(_run_chain)(imputer, X, s, hook) for s in seeds
-            ):
-                results.append(r)
-                progress.update(0 if sequential else imputer.max_iter)
-        finally:
-            progress.close()
+    check_callback(callback)
+    results = run_chains(
+        fit_chain,
+        (imputer, X),
+        n_chains=n_imputations,
+        random_state=random_state,
+        n_jobs=n_jobs,
+        n_iterations=n_iterations(imputer),
+        verbose=verbose,
+        callback=callback,
+    )
     imputers = [r[0] for r in results]
     completed = [r[1] for r in results]
     return MultiplyImputedData(X, completed, imputers)

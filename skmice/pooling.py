@@ -19,6 +19,9 @@ What is computed, and which R function it reproduces:
   evaluates the likelihoods lives in :meth:`skmice.analysis.MultipleAnalyses.D3`.
 - :func:`pool_extra`: the mean over imputations of variance components and
   ICCs, as ``mitml::testEstimates(extra.pars = TRUE)``.
+- :func:`pool_without_variances`: what can be pooled from estimates that come
+  without standard errors (scikit-learn's): their mean and between-imputation
+  variance.
 
 References
 ----------
@@ -65,6 +68,7 @@ __all__ = [
     "pool",
     "pool_extra",
     "pool_scalar",
+    "pool_without_variances",
     "wald_statistics",
 ]
 
@@ -970,3 +974,59 @@ def pool_extra(values):
     if arr.ndim != 2 or arr.shape[0] < 1:
         raise ValueError(f"values must have shape (m, k), got shape {arr.shape}.")
     return arr.mean(axis=0)
+
+
+# ---------------------------------------------------------------------------
+# estimates without variances
+# ---------------------------------------------------------------------------
+
+
+def pool_without_variances(estimates) -> pd.DataFrame:
+    """Pool estimates that come without variances: their mean and between-imputation variance.
+
+    Rubin's rules need each fit's within-imputation variance; a model that
+    reports none (a scikit-learn estimator) leaves only the mean over the
+    imputations and the between-imputation variance ``b`` (divisor m - 1),
+    which is a lower bound of the total variance, not a standard error.
+
+    Parameters
+    ----------
+    estimates : DataFrame, list of Series or dicts, or array-like of shape (m, k)
+        The m estimate vectors (rows of a DataFrame are imputations); labels
+        give the term names.
+
+    Returns
+    -------
+    DataFrame
+        One row per term with columns ``estimate`` (the mean), ``b``,
+        ``between_sd`` (its square root) and ``m``. With m = 1, ``b`` and
+        ``between_sd`` are NaN.
+
+    See Also
+    --------
+    pool : Rubin's rules, when the variances are known.
+
+    Examples
+    --------
+    >>> from skmice.pooling import pool_without_variances
+    >>> pool_without_variances([{"x": 1.0, "z": 2.0}, {"x": 3.0, "z": 2.0}])
+       estimate    b  between_sd  m
+    x       2.0  2.0    1.414214  2
+    z       2.0  0.0    0.000000  2
+    """
+    if isinstance(estimates, pd.DataFrame):
+        frame = estimates
+    elif isinstance(estimates, Sequence) and all(
+        isinstance(e, (pd.Series, Mapping)) for e in estimates
+    ):
+        frame = pd.DataFrame(list(estimates))
+    else:
+        arr = np.asarray(estimates, dtype=float)
+        frame = pd.DataFrame(arr[:, None] if arr.ndim == 1 else arr)
+    m = len(frame)
+    if m < 1:
+        raise ValueError("estimates is empty: give one estimate vector per imputation.")
+    frame = frame.astype(float)
+    estimate = pool_extra(frame)
+    b = frame.var(axis=0, ddof=1) if m >= 2 else estimate * np.nan
+    return pd.DataFrame({"estimate": estimate, "b": b, "between_sd": np.sqrt(b), "m": m})

@@ -18,6 +18,7 @@ from skmice.pooling import (
     pool,
     pool_extra,
     pool_scalar,
+    pool_without_variances,
     wald_statistics,
 )
 from tests._reference import load_json, reference_path
@@ -393,3 +394,35 @@ def test_D2_D3_validation():
 def test_pool_extra_validation():
     with pytest.raises(ValueError, match="values"):
         pool_extra([{"a": 1.0}, {"b": 1.0}])
+
+
+def test_pool_without_variances_mean_and_between_variance():
+    rng = np.random.default_rng(0)
+    Q = rng.normal(size=(5, 3))
+    terms = ["a", "b", "c"]
+    frame = pd.DataFrame(Q, columns=terms)
+    table = pool_without_variances(frame)
+    assert list(table.index) == terms
+    assert list(table.columns) == ["estimate", "b", "between_sd", "m"]
+    np.testing.assert_allclose(table["estimate"], Q.mean(axis=0))
+    np.testing.assert_allclose(table["b"], Q.var(axis=0, ddof=1))
+    np.testing.assert_allclose(table["between_sd"], Q.std(axis=0, ddof=1))
+    assert (table["m"] == 5).all()
+    # the same numbers, to the bit, from Series, dicts and a plain array
+    series = [pd.Series(row, index=terms) for row in Q]
+    pd.testing.assert_frame_equal(pool_without_variances(series), table, check_exact=True)
+    dicts = [dict(zip(terms, row)) for row in Q]
+    pd.testing.assert_frame_equal(pool_without_variances(dicts), table, check_exact=True)
+    plain = pool_without_variances(Q)
+    np.testing.assert_array_equal(plain.to_numpy(), table.to_numpy())
+    # as pool(): the same mean and between-imputation variance
+    rubin = pool(Q, np.full((5, 3), 0.1), terms=terms)
+    np.testing.assert_allclose(table[["estimate", "b"]], rubin[["estimate", "b"]], rtol=1e-14)
+
+
+def test_pool_without_variances_one_imputation_and_validation():
+    table = pool_without_variances([{"a": 1.0, "b": 2.0}])
+    assert table["estimate"].tolist() == [1.0, 2.0] and table["b"].isna().all()
+    assert (table["m"] == 1).all()
+    with pytest.raises(ValueError, match="empty"):
+        pool_without_variances([])

@@ -1,10 +1,9 @@
-"""Tests of MultipleImputationPipeline and the statsmodels wrappers (skmice/_pipeline.py)."""
+"""Tests of MultipleImputationPipeline (skmice/pipeline/_estimator.py, _target.py)."""
 
 from __future__ import annotations
 
 import importlib.util
 import pickle
-import sys
 from pathlib import Path
 
 import joblib
@@ -20,48 +19,12 @@ from sklearn.model_selection import GridSearchCV, GroupKFold, cross_val_score, c
 from sklearn.svm import LinearSVC
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skmice import (
-    MultilevelIterativeImputer,
-    MultipleImputationPipeline,
-    StatsmodelsClassifier,
-    StatsmodelsRegressor,
-    multiple_impute,
-)
-from skmice._pipeline import TARGET_COLUMN
+from skmice import MultilevelIterativeImputer, MultipleImputationPipeline, StatsmodelsRegressor
 from skmice.datasets import make_clustered_regression
+from skmice.pipeline._target import TARGET_COLUMN
+from tests.pipeline._common import classifier_pipe, two_level
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "plot_cv_prediction.py"
-
-
-# ---------------------------------------------------------------------------
-# data
-# ---------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def clustered():
-    """Two-level predictors (y1 incomplete, y2 incomplete) and a binary outcome."""
-    b = make_clustered_regression(600, 30, random_state=0)
-    X = b.data.drop(columns="y2")
-    y = (b.complete["y2"] > b.complete["y2"].median()).astype(int).to_numpy()
-    return X, y
-
-
-@pytest.fixture(scope="module")
-def regression():
-    """Two-level data with a continuous target (the complete y2)."""
-    b = make_clustered_regression(500, 25, random_state=1)
-    return b.data.drop(columns="y2"), b.complete["y2"].to_numpy()
-
-
-def two_level(max_iter=3, **kw):
-    return MultilevelIterativeImputer(cluster="cluster", max_iter=max_iter, **kw)
-
-
-def classifier_pipe(**kw):
-    params = dict(n_imputations=3, random_state=0)
-    params.update(kw)
-    return MultipleImputationPipeline(two_level(), LogisticRegression(), **params)
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "plot_cv_prediction.py"
 
 
 # ---------------------------------------------------------------------------
@@ -122,6 +85,7 @@ def test_not_fitted(clustered):
         ({"drop_cluster": "yes"}, TypeError, "drop_cluster"),
         ({"include_target": 1}, TypeError, "include_target"),
         ({"verbose": "loud"}, TypeError, "verbose"),
+        ({"callback": "print"}, TypeError, "callback must be None or a callable"),
         ({"imputer": "pmm"}, TypeError, "imputer"),
         ({"estimator": "ols"}, TypeError, "estimator"),
     ],
@@ -224,18 +188,6 @@ def test_drop_cluster_by_position_for_arrays(clustered):
     ).fit(arr, y)
     assert pipe.estimators_[0].n_features_in_ == 3
     assert pipe.predict(arr).shape == (len(arr),)
-
-
-def test_same_chains_as_multiple_impute(regression):
-    """The pipeline's imputations are multiple_impute's for the same seed."""
-    X, y = regression
-    imp = two_level()
-    pipe = MultipleImputationPipeline(imp, LinearRegression(), n_imputations=2, random_state=5).fit(
-        X, y
-    )
-    mi = multiple_impute(X, imp, n_imputations=2, random_state=5)
-    for fitted, reference in zip(pipe.imputers_, mi.imputers):
-        pd.testing.assert_frame_equal(fitted.trace_, reference.trace_)
 
 
 def test_unset_estimator_random_state_is_seeded(regression):
@@ -376,26 +328,6 @@ def test_pool_without_covariance_states_the_reason(regression):
         forest.pool()
 
 
-def test_statsmodels_wrappers_match_statsmodels():
-    import statsmodels.api as sm
-
-    rng = np.random.default_rng(3)
-    X = pd.DataFrame(rng.normal(size=(120, 2)), columns=["a", "b"])
-    y = 0.5 + X["a"] - X["b"] + rng.normal(size=120)
-    reg = StatsmodelsRegressor().fit(X, y)
-    ols = sm.OLS(y.to_numpy(), sm.add_constant(X.to_numpy())).fit()
-    np.testing.assert_allclose(reg.results_.params.to_numpy(), ols.params)
-    assert list(reg.results_.params.index) == ["Intercept", "a", "b"]
-    np.testing.assert_allclose(reg.predict(X), ols.fittedvalues)
-    labels = np.where(y > 0.5, "yes", "no")
-    clf = StatsmodelsClassifier().fit(X, labels)
-    logit = sm.Logit((labels == "yes").astype(float), sm.add_constant(X.to_numpy())).fit(disp=0)
-    np.testing.assert_allclose(clf.predict_proba(X)[:, 1], logit.predict(), rtol=1e-6)
-    assert clf.coef_.shape == (1, 2) and clf.classes_.tolist() == ["no", "yes"]
-    with pytest.raises(ValueError, match="binary"):
-        StatsmodelsClassifier().fit(X, np.arange(120) % 3)
-
-
 # ---------------------------------------------------------------------------
 # model selection, with new clusters in the test folds
 # ---------------------------------------------------------------------------
@@ -485,45 +417,6 @@ def test_dask_distributed_worker_processes_same_as_serial():
 
 
 # ---------------------------------------------------------------------------
-# progress
-# ---------------------------------------------------------------------------
-
-
-def test_silent_by_default(clustered, capsys):
-    X, y = clustered
-    classifier_pipe(n_imputations=2).fit(X, y)
-    captured = capsys.readouterr()
-    assert captured.out == "" and captured.err == ""
-
-
-def test_verbose_progress_bar_counts_imputations_times_iterations(clustered, capsys):
-    pytest.importorskip("tqdm")
-    X, y = clustered
-    pipe = classifier_pipe(n_imputations=2, verbose=1)
-    iters = pipe.imputer.max_iter
-    pipe.fit(X, y)
-    err = capsys.readouterr().err
-    assert "imputations x iterations" in err and f"{2 * iters}/{2 * iters}" in err
-    assert not hasattr(pipe.imputers_[0], "_iteration_hook")  # nothing left on the chain
-
-
-def test_verbose_plain_counter_without_tqdm(clustered, capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # import fails
-    X, y = clustered
-    pipe = classifier_pipe(n_imputations=2, verbose=1)
-    iters = pipe.imputer.max_iter
-    pipe.fit(X, y)
-    err = capsys.readouterr().err
-    # sequential: one line per iteration of every chain
-    assert "[skmice] imputations x iterations: 1/" in err
-    assert f"[skmice] imputations x iterations: {2 * iters}/{2 * iters}" in err
-    # in parallel, the count advances by a chain's iterations as each chain completes
-    classifier_pipe(n_imputations=2, verbose=1, n_jobs=2).fit(X, y)
-    err = capsys.readouterr().err
-    assert f"[skmice] imputations x iterations: {iters}/{2 * iters}" in err
-
-
-# ---------------------------------------------------------------------------
 # the example
 # ---------------------------------------------------------------------------
 
@@ -558,25 +451,3 @@ def test_any_transformer_as_imputer(regression):
     seeds = [i.random_state for i in pipe.imputers_]
     assert imp.random_state is None and seeds[0] != seeds[1]
     assert np.isfinite(pipe.predict(X)).all()
-
-
-def _blas_threads():
-    from threadpoolctl import threadpool_info
-
-    return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
-
-
-def test_blas_threads_limited_in_tasks_and_restored(clustered):
-    from skmice._pipeline import _one_blas_thread
-
-    before = _blas_threads()
-    with _one_blas_thread():
-        assert set(_blas_threads()) <= {1}
-        with _one_blas_thread():  # nested or concurrent tasks share the limit
-            assert set(_blas_threads()) <= {1}
-        assert set(_blas_threads()) <= {1}
-    assert _blas_threads() == before
-    X, y = clustered
-    with joblib.parallel_backend("threading"):
-        classifier_pipe(n_imputations=2, n_jobs=2).fit(X, y).predict(X)
-    assert _blas_threads() == before

@@ -1,269 +1,68 @@
 """MultipleImputationPipeline: m imputations, m analysis models, pooled predictions.
 
-The pipeline is a scikit-learn meta-estimator. ``fit`` runs m independent
-imputation chains (clones of the imputer with seeds spawned from
-``random_state``), each followed by its own clone of the estimator fitted on
-that chain's completed data; the m (imputer, estimator) pairs are fanned out
-with joblib, so any joblib backend (loky processes, threads, a Dask cluster)
-runs them. ``predict`` imputes new rows with every fitted imputer (transform,
-no refit), predicts with its estimator, and pools the m predictions.
-
-:class:`StatsmodelsRegressor` and :class:`StatsmodelsClassifier` are small
-scikit-learn wrappers of statsmodels' OLS and Logit: used as the pipeline's
-estimator they give the pooled coefficients full Rubin's rules (standard
-errors, degrees of freedom, fraction of missing information).
+``fit`` runs m independent imputation chains (:mod:`skmice.pipeline._chains`),
+each followed by its own clone of the estimator fitted on that chain's
+completed data; ``predict`` imputes new rows with every fitted imputer
+(transform, no refit), predicts with its estimator, and pools the m
+predictions. Pooled coefficients use :mod:`skmice.pooling`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import numbers
-import threading
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed, effective_n_jobs
-from sklearn.base import (
-    BaseEstimator,
-    ClassifierMixin,
-    MetaEstimatorMixin,
-    RegressorMixin,
-    clone,
-    is_classifier,
-)
+from joblib import delayed
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, is_classifier
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.pipeline import Pipeline
 from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
-from threadpoolctl import ThreadpoolController
 
-from ._design import make_methods
-from ._imputer import MultilevelIterativeImputer
-from ._progress import Progress as _Progress
-from ._random import spawn_seeds
+from .._blas import single_threaded_blas
+from ..pooling import pool_without_variances
+from ._chains import fit_chain, run_chains, run_parallel, seeded_estimator
+from ._progress import check_callback, n_iterations
+from ._target import (
+    append_target,
+    columns_to_drop,
+    drop_columns,
+    imputer_with_target,
+    target_column,
+)
 
-__all__ = ["MultipleImputationPipeline", "StatsmodelsClassifier", "StatsmodelsRegressor"]
-
-#: Name of the outcome column added to the imputation data by ``include_target=True``.
-TARGET_COLUMN = "__target__"
+__all__ = ["MultipleImputationPipeline"]
 
 _POOL_PREDICTIONS = ("mean", "median")
 _PER_IMPUTATION_METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function")
 
 
 # ---------------------------------------------------------------------------
-# helpers run on the workers (plain functions: cheap to pickle)
+# the tasks run on the workers (plain functions: cheap to pickle)
 # ---------------------------------------------------------------------------
 
 
-def _estimator_seed(seed: int) -> int:
-    """A 32-bit seed for the estimator clone, independent of the imputer's stream.
-
-    The imputer consumes the first two children of ``SeedSequence(seed)``;
-    the estimator gets the third, so both are fixed by ``seed`` alone.
-    """
-    child = np.random.SeedSequence(seed).spawn(3)[2]
-    return int(child.generate_state(1, dtype=np.uint32)[0])
-
-
-def _seed_unset_random_states(estimator, seed: int):
-    """Give every ``random_state`` parameter left at None the integer ``seed``.
-
-    An estimator's explicit ``random_state`` is kept; only the unset ones
-    (which would draw fresh entropy) are fixed, so the pipeline is
-    reproducible from its own ``random_state``.
-    """
-    unset = {
-        key: seed
-        for key, value in estimator.get_params(deep=True).items()
-        if (key == "random_state" or key.endswith("__random_state")) and value is None
-    }
-    if unset:
-        estimator.set_params(**unset)
-    return estimator
-
-
-def _drop_columns(X, drop):
-    """Remove the columns at positions ``drop`` (a DataFrame keeps its other labels)."""
-    if not drop:
-        return X
-    if isinstance(X, pd.DataFrame):
-        return X.drop(columns=X.columns[list(drop)])
-    return np.delete(np.asarray(X), list(drop), axis=1)
-
-
-_BLAS_LOCK = threading.Lock()
-_BLAS_STATE: dict = {"users": 0, "limiter": None, "controller": None}
-
-
-@contextlib.contextmanager
-def _one_blas_thread():
-    """Run the body with a single BLAS thread.
-
-    The parallelism is across imputations; within a task, BLAS stays on one
-    thread whatever the backend (the main process for ``n_jobs=1``, loky
-    workers, Dask workers), so that sums are always taken in the same order
-    and the results are bitwise identical across backends (a multithreaded
-    BLAS changes the last bits of, e.g., a logistic regression's
-    coefficients) and workers do not oversubscribe the cores. The setting is
-    process-wide: concurrent tasks in threads share it, reference-counted, and
-    the last one out restores the original limits.
-    """
-    with _BLAS_LOCK:
-        if _BLAS_STATE["users"] == 0:
-            if _BLAS_STATE["controller"] is None:
-                _BLAS_STATE["controller"] = ThreadpoolController()
-            _BLAS_STATE["limiter"] = _BLAS_STATE["controller"].limit(limits=1, user_api="blas")
-        _BLAS_STATE["users"] += 1
-    try:
-        yield
-    finally:
-        with _BLAS_LOCK:
-            _BLAS_STATE["users"] -= 1
-            if _BLAS_STATE["users"] == 0:
-                _BLAS_STATE["limiter"].restore_original_limits()
-                _BLAS_STATE["limiter"] = None
-
-
-def _fit_pair(imputer, estimator, X, y, seed, drop, fit_params, hook=None):
+def _fit_pair(imputer, estimator, X, y, drop, fit_params, seed, hook=None):
     """Fit one imputation chain and its estimator; return the fitted pair.
 
-    Runs on a joblib worker. The completed training data stays on the
-    worker: only the two fitted models travel back. ``hook`` (sequential
-    runs only) is called after every iteration of the chain, for progress.
+    The completed training data stay on the worker: only the two fitted
+    models travel back.
     """
-    imp = clone(imputer)
-    if "random_state" in imp.get_params(deep=False):
-        own = seed if isinstance(imp, MultilevelIterativeImputer) else _estimator_seed(seed + 1)
-        imp.set_params(random_state=own)
-    est = _seed_unset_random_states(clone(estimator), _estimator_seed(seed))
-    if hook is not None:
-        imp._iteration_hook = hook
-    try:
-        with _one_blas_thread():
-            completed = imp.fit_transform(X)
-            est.fit(_drop_columns(completed, drop), y, **fit_params)
-    finally:
-        if hook is not None:
-            del imp._iteration_hook
+    imp, completed = fit_chain(imputer, X, seed, hook)
+    est = seeded_estimator(estimator, seed)
+    with single_threaded_blas():
+        est.fit(drop_columns(completed, drop), y, **fit_params)
     return imp, est
 
 
 def _apply_pair(imputer, estimator, X, drop, method):
     """Impute X with one fitted chain (no refit) and call ``estimator.<method>``."""
-    with _one_blas_thread():
+    with single_threaded_blas():
         completed = imputer.transform(X)
-        return np.asarray(getattr(estimator, method)(_drop_columns(completed, drop)))
-
-
-# ---------------------------------------------------------------------------
-# the outcome as an imputation predictor
-# ---------------------------------------------------------------------------
-
-
-def _cluster_label(imputer, columns, is_frame):
-    """The label (frame) or position (array) of the imputer's cluster column, or None."""
-    params = imputer.get_params(deep=False)
-    cluster = params.get("cluster")
-    if cluster is None:
-        return None
-    if cluster in list(columns):
-        return cluster
-    if not is_frame and isinstance(cluster, numbers.Integral) and 0 <= cluster < len(columns):
-        return int(cluster)
-    return None  # the imputer reports the bad value when it is fitted
-
-
-def _extend_predictor_matrix(pm, columns, target, cluster):
-    """Add the outcome to a user predictor matrix.
-
-    The outcome predicts every imputed target (a row with a non-zero entry)
-    as a fixed effect, and is itself imputed (at predict time) from every
-    other column, the cluster column as the cluster id (-2).
-    """
-    if isinstance(pm, pd.DataFrame):
-        out = pm.copy()
-        out[target] = (out != 0).any(axis=1).astype(int)
-        row = pd.Series(1, index=out.columns, dtype=int)
-        row[target] = 0
-        if cluster is not None and cluster in row.index:
-            row[cluster] = -2
-        out.loc[target] = row
-        return out
-    arr = np.asarray(pm)
-    p = len(columns) - 1
-    if arr.shape != (p, p):
-        return pm  # let the imputer report the wrong shape
-    out = np.zeros((p + 1, p + 1), dtype=int)
-    out[:p, :p] = arr
-    out[:p, p] = (arr != 0).any(axis=1)
-    out[p, :p] = 1
-    if cluster is not None:
-        out[p, cluster] = -2
-    return out
-
-
-def _imputer_with_target(imputer, X_aug, target):
-    """The imputer to run on X with the outcome column ``target`` appended.
-
-    The outcome column is complete in fit, so the imputer would give it no
-    method when ``methods`` is a string or a dict (only incomplete columns
-    get one); it needs one to impute the outcome (all missing) at predict
-    time. A user predictor matrix gets a row and a column for the outcome.
-    """
-    if not isinstance(imputer, MultilevelIterativeImputer):
-        return imputer
-    is_frame = isinstance(X_aug, pd.DataFrame)
-    frame = X_aug if is_frame else pd.DataFrame(X_aug)
-    cluster = _cluster_label(imputer, frame.columns, is_frame)
-    params = {}
-    methods = imputer.methods
-    if methods is not None:
-        if isinstance(methods, str):
-            incomplete = frame.columns[frame.isna().to_numpy().any(axis=0)]
-            methods = {c: methods for c in incomplete if c != cluster}
-        if isinstance(methods, dict) and target not in methods:
-            default = make_methods(
-                frame[[c for c in (cluster, target) if c is not None]],
-                cluster=cluster,
-                include_complete=True,
-            )[target]
-            methods = {**methods, target: default}
-        params["methods"] = methods
-    if imputer.predictor_matrix is not None:
-        params["predictor_matrix"] = _extend_predictor_matrix(
-            imputer.predictor_matrix, list(frame.columns), target, cluster
-        )
-    return clone(imputer).set_params(**params) if params else imputer
-
-
-# ---------------------------------------------------------------------------
-# progress
-# ---------------------------------------------------------------------------
-
-
-def _run_parallel(tasks: list, n_jobs, progress: _Progress | None, steps: int = 1):
-    """Run joblib tasks, updating ``progress`` by ``steps`` as each result arrives."""
-    if progress is None:
-        return Parallel(n_jobs=n_jobs)(tasks)
-    try:
-        parallel = Parallel(n_jobs=n_jobs, return_as="generator")
-    except ValueError:  # a backend that cannot stream results (multiprocessing)
-        out = Parallel(n_jobs=n_jobs)(tasks)
-        for _ in out:
-            progress.update(steps)
-        progress.close()
-        return out
-    out = []
-    try:
-        for result in parallel(tasks):
-            out.append(result)
-            progress.update(steps)
-    finally:
-        progress.close()
-    return out
+        return np.asarray(getattr(estimator, method)(drop_columns(completed, drop)))
 
 
 # ---------------------------------------------------------------------------
@@ -345,10 +144,14 @@ class MultipleImputationPipeline(MetaEstimatorMixin, BaseEstimator):
         the outcome is unknown: the column is added as entirely missing,
         imputed along with the predictors, and dropped.
     verbose : int, default=0
-        0 silent; 1 shows a progress bar over the imputations in ``fit``
-        (tqdm when installed, one line per imputation on stderr otherwise).
-        Progress within a chain (its iterations) is the imputer's own
-        ``verbose``.
+        0 silent; 1 shows a progress bar over imputations x iterations in
+        ``fit`` (tqdm when installed, else a counter on stderr).
+    callback : callable, default=None
+        Called during ``fit`` with a :class:`~skmice.ProgressEvent` after
+        each iteration of each chain (``n_imputations * max_iter`` calls), in
+        the calling thread, whatever ``n_jobs``: live when the chains run in
+        this process, as each chain completes otherwise. Use it with or
+        instead of ``verbose``.
 
     Attributes
     ----------
@@ -376,42 +179,33 @@ class MultipleImputationPipeline(MetaEstimatorMixin, BaseEstimator):
 
     Notes
     -----
-    *Proper use of multiple imputation for prediction.* Each of the m
-    estimators is fitted on one completed dataset; the imputation of a new
-    row uses the imputation model fitted in ``fit``, never the new data's
-    own fit, so no information from a test fold leaks into training. The
-    pooled prediction averages over the uncertainty about the missing
-    values; :meth:`predict_std` measures it (the between-imputation spread).
+    *Prediction.* Each of the m estimators is fitted on one completed
+    dataset; new rows are imputed by the imputation models fitted in
+    ``fit``, never refitted on the new data, so nothing leaks from a test
+    fold into training. :meth:`predict_std` gives the between-imputation
+    spread of the predictions.
 
-    *The outcome in the imputation model* (``include_target=True``). An
-    imputation model must be at least as rich as the analysis model (it must
-    be "congenial", Meng 1994): the outcome belongs in it. Imputing the
-    predictors without the outcome draws them independent of the outcome
-    given the other predictors, which biases the fitted associations of the
-    incomplete predictors towards zero (Moons et al. 2006). At predict time
-    the outcome is unknown: the fitted imputation model treats it as one
-    more missing column, so the predictors of a new row are drawn from the
-    same joint model with the outcome integrated out (the chain draws the
-    outcome and the missing predictors in turn; the outcome draws are then
-    discarded). The test outcome is never used. With the default
-    ``include_target=False`` the outcome plays no part in the imputation:
-    use it when the outcome is absent from the imputation on purpose, or
-    when X already holds it.
+    *The outcome in the imputation model* (``include_target=True``). The
+    imputation model should contain the outcome (Meng 1994; Moons et al.
+    2006): imputing predictors without it biases their fitted associations
+    towards zero. At predict time the outcome column is entirely missing;
+    the fitted chains draw it along with the missing predictors, then it is
+    discarded, so the test outcome is never used.
 
     *Coefficients.* :meth:`pool` and :meth:`summary` combine the m fits by
     Rubin's rules when the estimator reports a covariance matrix
-    (:class:`StatsmodelsRegressor`, :class:`StatsmodelsClassifier`); a
-    scikit-learn estimator reports none, and then only the mean and the
-    between-imputation variance are given.
+    (:class:`StatsmodelsRegressor`, :class:`StatsmodelsClassifier`); for
+    other estimators they give the mean and the between-imputation variance.
 
-    *Randomness and parallelism.* Every chain, and the estimator clones with
-    an unset ``random_state``, are seeded from ``random_state`` before the
-    work is scheduled, and every task runs with a single BLAS thread (the
-    parallelism is across imputations), so ``n_jobs=1``, ``n_jobs=2`` and a
-    Dask cluster give bitwise identical fitted models and predictions. The imputation of new rows is
-    reproducible for the same input; it depends on the whole batch (the
-    draws of one row depend on the rows imputed with it), so predicting rows
-    one at a time gives other draws than predicting them together.
+    *Randomness and parallelism.* All seeds are fixed from ``random_state``
+    before the work is scheduled, and every task runs with one BLAS thread,
+    so ``n_jobs=1``, ``n_jobs=2`` and a Dask cluster give bitwise identical
+    models and predictions. Imputing new rows depends on the whole batch:
+    predicting rows one at a time gives other draws than predicting them
+    together.
+
+    The user guide's page on prediction with multiple imputation gives the
+    reasons and the details.
 
     References
     ----------
@@ -456,6 +250,7 @@ class MultipleImputationPipeline(MetaEstimatorMixin, BaseEstimator):
         drop_cluster=True,
         include_target=False,
         verbose=0,
+        callback=None,
     ):
         self.imputer = imputer
         self.estimator = estimator
@@ -466,6 +261,7 @@ class MultipleImputationPipeline(MetaEstimatorMixin, BaseEstimator):
         self.drop_cluster = drop_cluster
         self.include_target = include_target
         self.verbose = verbose
+        self.callback = callback
 
     # ------------------------------------------------------------------ #
     # scikit-learn plumbing
@@ -497,6 +293,7 @@ class MultipleImputationPipeline(MetaEstimatorMixin, BaseEstimator):
                 raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}.")
         if not isinstance(self.verbose, numbers.Integral):
             raise TypeError(f"verbose must be an int, got {type(self.verbose).__name__}.")
+        check_callback(self.callback)
         if not (hasattr(self.imputer, "fit_transform") and hasattr(self.imputer, "transform")):
             raise TypeError(
                 "imputer must be a transformer with fit_transform and transform "
@@ -528,52 +325,15 @@ class MultipleImputationPipeline(MetaEstimatorMixin, BaseEstimator):
             ensure_all_finite="allow-nan",
         )
 
-    def _target_column(self, y, n_rows, like):
-        """The outcome as an imputation column: values in fit (y given), missing otherwise."""
-        if y is not None:
-            values = np.asarray(y)
-            if values.ndim != 1:
-                raise ValueError(
-                    "include_target=True needs a 1-D y (one outcome column), got shape "
-                    f"{values.shape}."
-                )
-        if is_classifier(self.estimator):
-            codes = np.searchsorted(self.classes_, values) if y is not None else np.full(n_rows, -1)
-            if isinstance(like, pd.DataFrame):
-                return pd.Categorical.from_codes(codes, categories=pd.Index(self.classes_))
-            return np.where(codes < 0, np.nan, codes).astype(np.float64)
-        if y is None:
-            return np.full(n_rows, np.nan)
-        return values.astype(np.float64)
-
     def _augment(self, X, y=None):
-        """X with the outcome column appended (include_target=True), else X."""
+        """X with the outcome column appended (include_target=True), else X.
+
+        The column holds ``y`` in fit and is entirely missing when ``y`` is None.
+        """
         if not self.include_target:
             return X
-        column = self._target_column(y, X.shape[0], X)
-        if isinstance(X, pd.DataFrame):
-            if TARGET_COLUMN in X.columns:
-                raise ValueError(
-                    f"X has a column named {TARGET_COLUMN!r}, the name include_target=True "
-                    "uses for the outcome: rename it."
-                )
-            out = X.copy(deep=False)
-            out[TARGET_COLUMN] = column
-            return out
-        return np.column_stack([np.asarray(X, dtype=np.float64), column])
-
-    def _columns_to_drop(self, X_aug):
-        """Positions of the completed data's columns the estimator must not see."""
-        is_frame = isinstance(X_aug, pd.DataFrame)
-        columns = list(X_aug.columns) if is_frame else list(range(X_aug.shape[1]))
-        drop = []
-        if self.drop_cluster:
-            cluster = _cluster_label(self.imputer, columns, is_frame)
-            if cluster is not None:
-                drop.append(columns.index(cluster))
-        if self.include_target:
-            drop.append(len(columns) - 1)
-        return drop
+        classes = self.classes_ if is_classifier(self.estimator) else None
+        return append_target(X, target_column(y, X.shape[0], X, classes))
 
     # ------------------------------------------------------------------ #
     # fit
@@ -607,32 +367,18 @@ class MultipleImputationPipeline(MetaEstimatorMixin, BaseEstimator):
         elif hasattr(self, "classes_"):
             del self.classes_
         X_aug = self._augment(X, y)
-        imputer = self.imputer
-        if self.include_target:
-            is_frame = isinstance(X_aug, pd.DataFrame)
-            target = TARGET_COLUMN if is_frame else X_aug.shape[1] - 1
-            imputer = _imputer_with_target(imputer, X_aug, target)
-        self._drop = self._columns_to_drop(X_aug)
-        seeds = spawn_seeds(self.random_state, self.n_imputations)
-        progress, hook, steps = None, None, 1
-        if self.verbose:
-            # imputations x iterations; iterations are seen as they happen when the
-            # chains run in this process, else counted as each chain completes
-            iters = getattr(imputer, "max_iter", 1)
-            iters = iters if isinstance(iters, int) and iters > 0 else 1
-            progress = _Progress(len(seeds) * iters, "imputations x iterations")
-            if effective_n_jobs(self.n_jobs) == 1 and isinstance(
-                imputer, MultilevelIterativeImputer
-            ):
-                hook, steps = progress.update, 0
-            else:
-                steps = iters
-        tasks = [
-            delayed(_fit_pair)(imputer, self.estimator, X_aug, y, s, self._drop, fit_params,
-                               hook)
-            for s in seeds
-        ]
-        pairs = _run_parallel(tasks, self.n_jobs, progress, steps)
+        imputer = imputer_with_target(self.imputer, X_aug) if self.include_target else self.imputer
+        self._drop = columns_to_drop(self.imputer, X_aug, self.drop_cluster, self.include_target)
+        pairs = run_chains(
+            _fit_pair,
+            (imputer, self.estimator, X_aug, y, self._drop, fit_params),
+            n_chains=self.n_imputations,
+            random_state=self.random_state,
+            n_jobs=self.n_jobs,
+            n_iterations=n_iterations(imputer),
+            verbose=self.verbose,
+            callback=self.callback,
+        )
         self.imputers_ = [p[0] for p in pairs]
         self.estimators_ = [p[1] for p in pairs]
         self._set_pooled_coefficients()
@@ -693,7 +439,7 @@ class MultipleImputationPipeline(MetaEstimatorMixin, BaseEstimator):
             delayed(_apply_pair)(imp, est, X_aug, self._drop, method)
             for imp, est in zip(self.imputers_, self.estimators_)
         ]
-        return np.stack(_run_parallel(tasks, self.n_jobs, None))
+        return np.stack(run_parallel(tasks, self.n_jobs))
 
     def _pool(self, stack):
         if self.pool_predictions == "median":
@@ -841,7 +587,7 @@ class MultipleImputationPipeline(MetaEstimatorMixin, BaseEstimator):
     # pooled coefficients
     # ------------------------------------------------------------------ #
     def _analyses(self):
-        from .analysis import MultipleAnalyses
+        from ..analysis import MultipleAnalyses
 
         check_is_fitted(self, "estimators_")
         results = []
@@ -866,8 +612,9 @@ class MultipleImputationPipeline(MetaEstimatorMixin, BaseEstimator):
         :func:`skmice.pooling.pool` (R ``summary(pool(fit))``). Without
         (scikit-learn estimators compute no standard errors): the mean over
         imputations (``estimate``), the between-imputation variance ``b``,
-        its square root ``between_sd`` and ``m``; ``attrs["reason"]`` says
-        why no standard error is given.
+        its square root ``between_sd`` and ``m``, as
+        :func:`skmice.pooling.pool_without_variances`; ``attrs["reason"]``
+        says why no standard error is given.
 
         Parameters
         ----------
@@ -901,13 +648,8 @@ class MultipleImputationPipeline(MetaEstimatorMixin, BaseEstimator):
             table = analyses.pool(dfcom=dfcom, conf_level=conf_level)
             table.attrs["reason"] = ""
             return table
-        frame = pd.DataFrame([e.params for e in ests])
-        m = len(ests)
-        b = frame.var(axis=0, ddof=1) if m >= 2 else frame.iloc[0] * np.nan
-        table = pd.DataFrame(
-            {"estimate": frame.mean(axis=0), "b": b, "between_sd": np.sqrt(b), "m": m}
-        )
-        if m < 2:
+        table = pool_without_variances([e.params for e in ests])
+        if len(ests) < 2:
             reason = "a single imputation: no between-imputation variance, no pooling."
         else:
             reason = (
@@ -956,212 +698,3 @@ class MultipleImputationPipeline(MetaEstimatorMixin, BaseEstimator):
         header = f"Pooled estimates (mean over imputations), m = {m}: no standard errors."
         return "\n".join([header, "Reason: " + table.attrs["reason"], shown])
 
-
-# ---------------------------------------------------------------------------
-# statsmodels wrappers (coefficients with a covariance matrix)
-# ---------------------------------------------------------------------------
-
-
-def _split_params(estimator):
-    """(intercept, coefficients) of a fitted statsmodels wrapper's ``results_``."""
-    params = np.asarray(estimator.results_.params, dtype=float)
-    if estimator.fit_intercept:
-        return float(params[0]), params[1:]
-    return 0.0, params
-
-
-def _exog(estimator, X):
-    """The design matrix as a DataFrame named like skmice.analysis does."""
-    names = getattr(estimator, "feature_names_in_", None)
-    names = [str(n) for n in names] if names is not None else [f"x{j}" for j in range(X.shape[1])]
-    frame = pd.DataFrame(np.asarray(X, dtype=np.float64), columns=names)
-    if estimator.fit_intercept:
-        frame.insert(0, "Intercept", 1.0)
-    return frame
-
-
-class StatsmodelsRegressor(RegressorMixin, BaseEstimator):
-    """Ordinary (or weighted) least squares by statsmodels, as a scikit-learn regressor.
-
-    A scikit-learn estimator that keeps the statsmodels results
-    (``results_``), so that :meth:`MultipleImputationPipeline.pool` can
-    combine the m fits by Rubin's rules with their covariance matrices.
-
-    Parameters
-    ----------
-    fit_intercept : bool, default=True
-        Add an intercept (named ``Intercept``).
-
-    Attributes
-    ----------
-    results_ : statsmodels RegressionResults
-        The fit (``summary()``, ``cov_params()``, ``bse``...).
-    coef_ : ndarray of shape (n_features,)
-    intercept_ : float
-    n_features_in_ : int
-    feature_names_in_ : ndarray of str
-        Defined when X is a DataFrame with string column names.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skmice import StatsmodelsRegressor
-    >>> X = np.arange(10.0).reshape(-1, 1); y = 1 + 2 * X[:, 0]
-    >>> reg = StatsmodelsRegressor().fit(X, y)
-    >>> round(float(reg.intercept_), 6), np.round(reg.coef_, 6).tolist()
-    (1.0, [2.0])
-    """
-
-    def __init__(self, fit_intercept=True):
-        self.fit_intercept = fit_intercept
-
-    def fit(self, X, y, sample_weight=None):
-        """Fit by (weighted) least squares.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-        sample_weight : array-like of shape (n_samples,), optional
-            Weights (WLS).
-
-        Returns
-        -------
-        self
-        """
-        import statsmodels.api as sm
-
-        X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
-        exog = _exog(self, X)
-        if sample_weight is None:
-            model = sm.OLS(pd.Series(y, name="y"), exog)
-        else:
-            model = sm.WLS(pd.Series(y, name="y"), exog, weights=np.asarray(sample_weight))
-        self.results_ = model.fit()
-        intercept, coef = _split_params(self)
-        self.intercept_, self.coef_ = intercept, coef
-        return self
-
-    def predict(self, X):
-        """Linear predictions.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-        """
-        check_is_fitted(self, "coef_")
-        X = validate_data(self, X, reset=False, dtype=np.float64)
-        return X @ self.coef_ + self.intercept_
-
-
-class StatsmodelsClassifier(ClassifierMixin, BaseEstimator):
-    """Binary logistic regression by statsmodels (Logit), as a scikit-learn classifier.
-
-    Unpenalised maximum likelihood (scikit-learn's LogisticRegression is
-    L2-penalised by default), with the covariance matrix kept in
-    ``results_`` for Rubin's rules in :meth:`MultipleImputationPipeline.pool`.
-
-    Parameters
-    ----------
-    fit_intercept : bool, default=True
-        Add an intercept (named ``Intercept``).
-
-    Attributes
-    ----------
-    results_ : statsmodels LogitResults
-    classes_ : ndarray of shape (2,)
-        The second class is the modelled event.
-    coef_ : ndarray of shape (1, n_features)
-    intercept_ : ndarray of shape (1,)
-    n_features_in_ : int
-    feature_names_in_ : ndarray of str
-        Defined when X is a DataFrame with string column names.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skmice import StatsmodelsClassifier
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(200, 1))
-    >>> y = (X[:, 0] + rng.logistic(size=200) > 0).astype(int)
-    >>> clf = StatsmodelsClassifier().fit(X, y)
-    >>> clf.predict_proba(X[:3]).shape, clf.classes_.tolist()
-    ((3, 2), [0, 1])
-    """
-
-    def __init__(self, fit_intercept=True):
-        self.fit_intercept = fit_intercept
-
-    def fit(self, X, y):
-        """Fit by maximum likelihood.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,), two classes
-
-        Returns
-        -------
-        self
-        """
-        import statsmodels.api as sm
-
-        X, y = validate_data(self, X, y, dtype=np.float64)
-        check_classification_targets(y)
-        self.classes_ = np.unique(y)
-        if len(self.classes_) != 2:
-            raise ValueError(
-                f"StatsmodelsClassifier is binary: y has {len(self.classes_)} classes."
-            )
-        event = (y == self.classes_[1]).astype(np.float64)
-        model = sm.Logit(pd.Series(event, name="y"), _exog(self, X))
-        self.results_ = model.fit(disp=0)
-        intercept, coef = _split_params(self)
-        self.intercept_, self.coef_ = np.array([intercept]), coef[None, :]
-        return self
-
-    def decision_function(self, X):
-        """Linear predictor (log odds of the second class).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-        """
-        check_is_fitted(self, "coef_")
-        X = validate_data(self, X, reset=False, dtype=np.float64)
-        return X @ self.coef_[0] + self.intercept_[0]
-
-    def predict_proba(self, X):
-        """Class probabilities.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples, 2)
-        """
-        p = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
-        return np.column_stack([1.0 - p, p])
-
-    def predict(self, X):
-        """The more probable class.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-        """
-        return self.classes_[(self.decision_function(X) > 0).astype(int)]
