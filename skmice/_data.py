@@ -302,7 +302,16 @@ def _check_frame_shape(frame: pd.DataFrame) -> list:
     return columns
 
 
-def _encode_array(arr: np.ndarray, infos, rescale: bool, skip: int | None):
+def _skipped(skip) -> frozenset:
+    """The positions of ``skip`` (None, one position or a collection of them)."""
+    if skip is None:
+        return frozenset()
+    if isinstance(skip, (int, np.integer)):
+        return frozenset([int(skip)])
+    return frozenset(int(j) for j in skip)
+
+
+def _encode_array(arr: np.ndarray, infos, rescale: bool, skip: frozenset):
     """Encode a numeric 2-d array (every column numeric)."""
     values = arr.astype(np.float64, copy=True)
     if np.isinf(values).any():
@@ -322,7 +331,7 @@ def _encode_array(arr: np.ndarray, infos, rescale: bool, skip: int | None):
                  for c in cols]
         if rescale:
             for j, info in enumerate(infos):
-                info.exponent = 0 if j == skip else _scale_exponent(values[:, j])
+                info.exponent = 0 if j in skip else _scale_exponent(values[:, j])
     for j, info in enumerate(infos):
         if info.exponent:
             values[:, j] = np.ldexp(values[:, j], -info.exponent)
@@ -330,7 +339,7 @@ def _encode_array(arr: np.ndarray, infos, rescale: bool, skip: int | None):
 
 
 def encode(X, infos: list | None = None, *, rescale: bool = False,
-           skip: int | None = None) -> EncodedData:
+           skip=None) -> EncodedData:
     """Convert user data to the internal float matrix.
 
     Parameters
@@ -346,9 +355,9 @@ def encode(X, infos: list | None = None, *, rescale: bool = False,
         exponent), so that the samplers work on values near 1; exact in
         floating point, and undone by :func:`decode`. Ignored with ``infos``
         (their exponents are used).
-    skip : int, optional
-        Position of a column that is not read at all (the cluster column): it
-        gets zeros and is passed through by :func:`decode`.
+    skip : int or collection of int, optional
+        Positions of columns that are not read at all (the cluster columns):
+        they get zeros and are passed through by :func:`decode`.
 
     Returns
     -------
@@ -356,6 +365,7 @@ def encode(X, infos: list | None = None, *, rescale: bool = False,
     """
     if isinstance(X, pd.Series):
         raise TypeError("X must be 2-dimensional (a DataFrame or a 2-d array), got a Series.")
+    skip = _skipped(skip)
     is_frame = isinstance(X, pd.DataFrame)
     if not is_frame:
         if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
@@ -388,7 +398,7 @@ def encode(X, infos: list | None = None, *, rescale: bool = False,
         series = frame.iloc[:, j]
         if infos is not None:
             info = infos[j]
-        elif j == skip:
+        elif j in skip:
             info = ColumnInfo(name, "passthrough", dtype=series.dtype)
         else:
             info = None

@@ -30,6 +30,7 @@ from .methods._base import Design
 __all__ = [
     "PREDICTOR_CODES",
     "DesignBuilder",
+    "cluster_columns",
     "make_methods",
     "make_predictor_matrix",
     "quickpred",
@@ -102,6 +103,26 @@ def _check_names(names, columns, what) -> list:
     return names
 
 
+def cluster_columns(cluster) -> list:
+    """The grouping columns a ``cluster`` parameter names, lowest level first.
+
+    None names none; a list names several (pupils in classes in schools:
+    ``["class", "school"]``); anything else, a tuple label included, is one
+    column.
+
+    Examples
+    --------
+    >>> from skmice._design import cluster_columns
+    >>> cluster_columns(None), cluster_columns("school"), cluster_columns(["class", "school"])
+    ([], ['school'], ['class', 'school'])
+    """
+    if cluster is None:
+        return []
+    if isinstance(cluster, list):
+        return list(cluster)
+    return [cluster]
+
+
 def make_predictor_matrix(X, cluster=None) -> pd.DataFrame:
     """The default predictor matrix: every other column as a fixed effect.
 
@@ -109,9 +130,10 @@ def make_predictor_matrix(X, cluster=None) -> pd.DataFrame:
     ----------
     X : DataFrame or array-like
         The data.
-    cluster : column label, optional
-        The cluster column; it gets code -2 in every target's row, and an
-        all-zero row of its own (it is never imputed).
+    cluster : column label or list of them, optional
+        The cluster column (a list for several grouping levels); each gets
+        code -2 in every target's row, and an all-zero row of its own (it is
+        never imputed).
 
     Returns
     -------
@@ -134,11 +156,11 @@ def make_predictor_matrix(X, cluster=None) -> pd.DataFrame:
     codes = np.ones((len(cols), len(cols)), dtype=np.int64)
     np.fill_diagonal(codes, 0)
     pm = pd.DataFrame(codes, index=cols, columns=cols)
-    if cluster is not None:
-        _check_names([cluster], cols, "cluster")
-        k = cols.index(cluster)  # by position: a tuple label is not a (row, column) key
+    for name in _check_names(cluster_columns(cluster), cols, "cluster"):
+        k = cols.index(name)  # by position: a tuple label is not a (row, column) key
         pm.iloc[:, k] = -2
-        pm.iloc[k, :] = 0
+    for name in cluster_columns(cluster):
+        pm.iloc[cols.index(name), :] = 0
     return pm
 
 
@@ -332,8 +354,10 @@ def make_methods(X, cluster=None, include_complete: bool = False) -> dict:
     ----------
     X : DataFrame or array-like
         The data.
-    cluster : column label, optional
-        The cluster column (gets ``""``: it is never imputed).
+    cluster : column label or list of them, optional
+        The cluster column (gets ``""``: it is never imputed); with a list of
+        grouping columns (several levels), the defaults are those of the
+        first, lowest level.
     include_complete : bool, default=False
         R gives complete columns the empty method ``""``. With True they get
         their default method too (the imputer uses this so that ``transform``
@@ -355,16 +379,18 @@ def make_methods(X, cluster=None, include_complete: bool = False) -> dict:
     """
     frame = _as_frame(X)
     cols = list(frame.columns)
-    skip = None
-    if cluster is not None:
-        _check_names([cluster], cols, "cluster")
-        skip = cols.index(cluster)
-        cl_level = set(cluster_level_columns(frame, cluster))
+    levels = _check_names(cluster_columns(cluster), cols, "cluster")
+    skip = [cols.index(name) for name in levels]
+    if levels:  # the two-level defaults model the first (lowest) level
+        cl_level = set(cluster_level_columns(frame, levels[0]))
+        cluster = levels[0]
+    else:
+        cluster = None
     enc = encode(frame, skip=skip)
     missing = np.isnan(enc.values).any(axis=0)
     out = {}
     for j, (name, info) in enumerate(zip(cols, enc.infos)):
-        if j == skip or not info.imputable or not (missing[j] or include_complete):
+        if j in skip or not info.imputable or not (missing[j] or include_complete):
             out[name] = ""
             continue
         if cluster is None:
@@ -395,8 +421,8 @@ def validate_predictor_matrix(predictor_matrix, columns, cluster=None) -> pd.Dat
         columns in any order and omit targets (their rows are all zero).
     columns : list
         The data's columns.
-    cluster : column label, optional
-        The imputer's cluster column.
+    cluster : column label or list of them, optional
+        The imputer's cluster column(s).
 
     Returns
     -------
@@ -461,12 +487,13 @@ def validate_predictor_matrix(predictor_matrix, columns, cluster=None) -> pd.Dat
     if np.any(diag != 0):
         who = [cols[i] for i in np.flatnonzero(diag)]
         raise ValueError(f"predictor_matrix: a target cannot predict itself: {who}.")
+    levels = cluster_columns(cluster)
     n_cluster = (num == -2).sum(axis=1)
-    if np.any(n_cluster > 1):
+    if len(levels) <= 1 and np.any(n_cluster > 1):
         who = [cols[i] for i in np.flatnonzero(n_cluster > 1)]
         raise ValueError(f"predictor_matrix: more than one cluster (-2) column in rows {who}.")
     cl_cols = {cols[j] for j in np.flatnonzero((num == -2).any(axis=0))}
-    if cl_cols and (cluster is None or cl_cols != {cluster}):
+    if cl_cols and not cl_cols <= set(levels):
         raise ValueError(
             f"predictor_matrix marks {sorted(map(str, cl_cols))} as the cluster (-2), but the "
             f"imputer's cluster is {cluster!r}: set cluster= to that column."
@@ -637,7 +664,8 @@ class DesignBuilder:
             means for 3 and 4) is built too. Otherwise codes -3 and -4 are
             fixed-effect predictors, like every nonzero code in mice.
         """
-        plan = TargetPlan(self, target, values, groups, n_groups, two_level, selection,
+        levels = [] if groups is None else [(np.asarray(groups), n_groups, None)]
+        plan = TargetPlan(self, target, values, levels, two_level, selection,
                           {"all": np.arange(values.shape[0])}, keep=False)
         plan.refresh(values, np.zeros(values.shape[1], dtype=np.int64))
         return TargetDesign(plan.design("all"), plan.x_names, plan.z_names, plan.z_in_x)

@@ -17,11 +17,12 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
-from threadpoolctl import ThreadpoolController
 
+from ._blas import single_threaded_blas as _single_threaded_blas
 from ._data import decode, encode
 from ._design import (
     DesignBuilder,
+    cluster_columns,
     make_methods,
     make_predictor_matrix,
     remove_lindep,
@@ -38,14 +39,6 @@ __all__ = ["MultilevelIterativeImputer"]
 _VISIT_SEQUENCES = ("roman", "arabic", "monotone", "revmonotone")
 _INIT_STRATEGIES = ("sample", "mean")
 _POOL_SIZE = 10_000  # observed values kept per column for the initial fill of new data
-_BLAS = {"controller": None}  # built once: finding the BLAS libraries takes milliseconds
-
-
-def _single_threaded_blas():
-    """Context manager limiting BLAS to one thread."""
-    if _BLAS["controller"] is None:
-        _BLAS["controller"] = ThreadpoolController()
-    return _BLAS["controller"].limit(limits=1, user_api="blas")
 
 
 class _TargetCoding:
@@ -95,9 +88,14 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         mice's predictor matrix (rows: targets, columns: predictors) with the
         codes 0, 1, 2, 3, 4, -2 (see :func:`~skmice.quickpred`). None: every
         other column as a fixed effect and the cluster column as -2.
-    cluster : column label or int, default=None
+    cluster : column label, int or list of them, default=None
         The cluster-id column (never missing, never imputed, passed through
-        unchanged). None: single-level imputation.
+        unchanged). None: single-level imputation. A list gives several
+        grouping levels, lowest first (``["class", "school"]`` for pupils in
+        classes in schools; crossed factors such as ``["school",
+        "neighbourhood"]`` likewise): every level's unit codes reach the
+        methods' designs (``Design.levels``); the two-level methods model the
+        first and warn that the others are not modelled.
     max_iter : int, default=10
         Iterations of the chained equations. R mice's default is 5; skmice
         uses 10 because its two-level samplers are warm-started across
@@ -141,6 +139,10 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         because they are incomplete and have no method.
     n_iter_ : int
         Number of iterations run.
+    levels_ : DataFrame
+        One row per grouping level (``level``, ``column``, ``n_units``,
+        ``relation_to_next``: "nested" when each unit lies in one unit of the
+        next level, "crossed" otherwise); empty without a cluster.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Defined when X is a DataFrame with string column names.
@@ -255,35 +257,50 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
             raise TypeError(f"verbose must be an int, got {type(self.verbose).__name__}.")
         as_seed_sequence(self.random_state)  # type check only
 
-    def _resolve_cluster(self, columns, is_frame):
-        if self.cluster is None:
-            return None
-        if self.cluster in columns:
-            return columns.index(self.cluster)
+    def _resolve_cluster(self, columns, is_frame) -> list:
+        """Positions of the grouping columns, lowest level first."""
+        wanted = cluster_columns(self.cluster)
+        if isinstance(self.cluster, list) and not wanted:
+            raise ValueError("cluster=[] names no column: give None or at least one column.")
+        out = [self._resolve_one_cluster(c, columns, is_frame) for c in wanted]
+        if len(set(out)) < len(out):
+            raise ValueError(f"cluster={self.cluster!r} names a column twice.")
+        return out
+
+    @staticmethod
+    def _resolve_one_cluster(cluster, columns, is_frame) -> int:
+        if cluster in columns:
+            return columns.index(cluster)
         if (
             not is_frame
-            and isinstance(self.cluster, numbers.Integral)
-            and 0 <= self.cluster < len(columns)
+            and isinstance(cluster, numbers.Integral)
+            and 0 <= cluster < len(columns)
         ):
-            return int(self.cluster)
-        if not is_frame and isinstance(self.cluster, numbers.Integral):
+            return int(cluster)
+        if not is_frame and isinstance(cluster, numbers.Integral):
             raise ValueError(
-                f"cluster={self.cluster!r} is not a column position of X ({len(columns)} "
+                f"cluster={cluster!r} is not a column position of X ({len(columns)} "
                 "columns)."
             )
         hint = "" if is_frame else (
             " X has no column names (an array): give the cluster column's position, or pass "
             "a DataFrame.")
         raise ValueError(
-            f"cluster={self.cluster!r} is not a column of X (columns: {list(columns)}).{hint}"
+            f"cluster={cluster!r} is not a column of X (columns: {list(columns)}).{hint}"
         )
 
-    def _cluster_codes(self, values_raw: pd.Series | np.ndarray, fit: bool):
+    def _levels(self, X, columns, fit: bool) -> list:
+        """The grouping levels of X: (unit codes, number of units, column label) each."""
+        return [(*self._cluster_codes(_raw_column(X, j), fit, k), columns[j])
+                for k, j in enumerate(self._cluster_indices)]
+
+    def _cluster_codes(self, values_raw: pd.Series | np.ndarray, fit: bool, level: int = 0):
         series = pd.Series(values_raw)
+        column = cluster_columns(self.cluster)[level]
         if series.isna().any():
             rows = np.flatnonzero(series.isna().to_numpy())[:5].tolist()
             raise ValueError(
-                f"The cluster column {self.cluster!r} has missing values (rows {rows}...); "
+                f"The cluster column {column!r} has missing values (rows {rows}...); "
                 "every row needs a cluster id."
             )
         if fit:
@@ -291,13 +308,16 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
                 codes, uniques = pd.factorize(series, sort=True)
             except TypeError:  # labels of mixed types: first-seen order
                 codes, uniques = pd.factorize(series, sort=False)
-            self._cluster_values_ = pd.Index(uniques)
+            if level == 0:
+                self._level_values = []
+                self._cluster_values_ = pd.Index(uniques)
+            self._level_values.append(pd.Index(uniques))
             return codes.astype(np.int64), len(uniques)
-        known = self._cluster_values_
+        known = self._level_values[level]
         was, now = _label_kind(known), _label_kind(pd.unique(series))
         if {was, now} == {"numbers", "text"}:
             raise TypeError(
-                f"The cluster column {self.cluster!r} held {was} in fit and holds {now} now: "
+                f"The cluster column {column!r} held {was} in fit and holds {now} now: "
                 "every cluster would be new. Give its ids the type they had in fit."
             )
         codes = known.get_indexer(series)
@@ -331,7 +351,7 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
 
     def _resolve_methods(self, X, enc, missing_any):
         columns = enc.columns
-        cluster_name = None if self._cluster_index is None else columns[self._cluster_index]
+        cluster_names = [columns[j] for j in self._cluster_indices]
         if isinstance(X, pd.DataFrame):
             frame = X
         else:
@@ -339,13 +359,13 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         spec = self.methods
 
         def defaults():
-            return make_methods(frame, cluster=cluster_name, include_complete=True)
+            return make_methods(frame, cluster=cluster_names or None, include_complete=True)
 
         explicit = set()  # columns the user asked to leave as they are
         if spec is None:
             chosen = defaults()
         elif isinstance(spec, str):
-            chosen = {c: (spec if missing_any[j] and c != cluster_name
+            chosen = {c: (spec if missing_any[j] and j not in self._cluster_indices
                           and enc.infos[j].imputable else "")
                       for j, c in enumerate(columns)}
         elif isinstance(spec, dict):
@@ -366,7 +386,7 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         methods, names = {}, {}
         for j, c in enumerate(columns):
             m, label = self._resolve_one_method(chosen[c], c)
-            if m is not None and j == self._cluster_index:
+            if m is not None and j in self._cluster_indices:
                 raise ValueError(f"The cluster column {c!r} cannot have an imputation method.")
             if m is not None and not enc.infos[j].imputable:
                 raise TypeError(
@@ -382,7 +402,7 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
                 )
             methods[c], names[c] = m, label
         self._left_as_is = {c for j, c in enumerate(columns)
-                            if j != self._cluster_index
+                            if j not in self._cluster_indices
                             and (c in explicit or not enc.infos[j].imputable)}
         return methods, names
 
@@ -395,7 +415,7 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         """
         log = []
         for j, c in enumerate(columns):
-            if methods[c] is not None or j == self._cluster_index:
+            if methods[c] is not None or j in self._cluster_indices:
                 continue
             temporal = not infos[j].imputable
             if n_missing[j] > 0:
@@ -427,7 +447,7 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         them as a predictor; any other incomplete column needs a fitted method.
         """
         lacking = [columns[j] for j in todo if self.methods_.get(columns[j]) is None
-                   and j != self._cluster_index]
+                   and j not in self._cluster_indices]
         unknown = [c for c in lacking if c not in self._left_as_is]
         if unknown:
             raise ValueError(
@@ -533,8 +553,9 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
 
     def _fit_transform(self, X):
         self._validate_params()
-        self._cluster_index = self._resolve_cluster(*_column_labels(X))
-        enc = encode(X, rescale=True, skip=self._cluster_index)
+        self._cluster_indices = self._resolve_cluster(*_column_labels(X))
+        self._cluster_index = self._cluster_indices[0] if self._cluster_indices else None
+        enc = encode(X, rescale=True, skip=self._cluster_indices)
         values = enc.values  # a fresh array: X is never modified
         columns = enc.columns
         self._infos = enc.infos
@@ -549,9 +570,9 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         rng = np.random.default_rng(seeds[0])
         self._transform_seed = seeds[1]
 
-        groups, n_groups = None, 0
-        if self._cluster_index is not None:
-            groups, n_groups = self._cluster_codes(_raw_column(X, self._cluster_index), fit=True)
+        levels = self._levels(X, columns, fit=True)
+        groups, n_groups = levels[0][:2] if levels else (None, 0)
+        self.levels_ = _describe_levels(levels)
         mask = np.isnan(values)
         n_missing = mask.sum(axis=0)
         all_missing = [c for j, c in enumerate(columns)
@@ -562,18 +583,22 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
                 "Drop them or give them some observed values."
             )
         methods, names = self._resolve_methods(X, enc, n_missing > 0)
+        cl_names = [columns[j] for j in self._cluster_indices] or None
         if self.predictor_matrix is None:
-            cl_name = None if self._cluster_index is None else columns[self._cluster_index]
-            pm = make_predictor_matrix(pd.DataFrame(columns=columns), cluster=cl_name)
+            pm = make_predictor_matrix(pd.DataFrame(columns=columns), cluster=cl_names)
         else:
-            cl_name = None if self._cluster_index is None else columns[self._cluster_index]
-            pm = validate_predictor_matrix(self.predictor_matrix, columns, cl_name)
+            pm = validate_predictor_matrix(self.predictor_matrix, columns, cl_names)
         pm_values = pm.to_numpy().copy()
-        if self._cluster_index is not None:
-            pm_values[:, self._cluster_index] = np.where(
-                pm_values[:, self._cluster_index] != 0, -2, 0
-            )
+        for k in self._cluster_indices:
+            pm_values[:, k] = np.where(pm_values[:, k] != 0, -2, 0)
         log = self._unused_predictors(pm_values, columns, enc.infos, methods, n_missing)
+        for row in self.levels_.itertuples():
+            if row.relation_to_next:
+                upper = self.levels_["column"].iloc[row.level]
+                log.append(dict(iteration=0, variable=row.column, event="grouping levels",
+                                detail=f"{row.n_units} units, " + (
+                                    "nested in" if row.relation_to_next == "nested"
+                                    else "crossed with") + f" {upper!r}"))
         self.predictor_matrix_ = pd.DataFrame(pm_values, index=pm.index, columns=pm.columns)
         self._builder = DesignBuilder(enc.infos, pm_values, self._cluster_index)
         self.methods_ = methods
@@ -598,7 +623,8 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         self._initial_fill(values, mask, rng)
         values = np.asfortranarray(values)  # column access is contiguous
         targets = [j for j, c in enumerate(columns) if methods[c] is not None]
-        walk = self._walk(values, mask, targets, groups, n_groups)
+        self._warn_levels(targets)
+        walk = self._walk(values, mask, targets, levels)
         trace = []
         for it in range(1, self.max_iter + 1):
             for c in self.visit_sequence_:
@@ -642,7 +668,20 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
                 vals, counts = np.unique(pool, return_counts=True)
                 values[mis, j] = vals[np.argmax(counts)]
 
-    def _walk(self, values, mask, targets, groups, n_groups) -> _Walk:
+    def _warn_levels(self, targets):
+        """Warn when methods model fewer grouping levels than the data has."""
+        if len(self._cluster_indices) < 2:
+            return
+        names = sorted({self.method_names_[self._infos[j].name] for j in targets
+                        if self.methods_[self._infos[j].name].needs_groups})
+        if names:
+            warnings.warn(
+                f"Methods {names} model one grouping level: they use the first of "
+                f"{cluster_columns(self.cluster)} ({self.levels_['column'].iloc[0]!r}); the "
+                "other levels are in their design but not modelled.", UserWarning,
+                stacklevel=4)
+
+    def _walk(self, values, mask, targets, levels) -> _Walk:
         """The state of a run over ``values``: a design plan per target, write counts."""
         plans = {}
         for j in targets:
@@ -650,7 +689,7 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
             rows = {"obs": np.flatnonzero(~mask[:, j]), "mis": np.flatnonzero(mask[:, j])}
             if method.needs_all_rows:
                 rows["all"] = np.arange(values.shape[0])
-            plans[j] = TargetPlan(self._builder, j, values, groups, n_groups,
+            plans[j] = TargetPlan(self._builder, j, values, levels,
                                   method.needs_groups, method.needs_selection, rows)
         keep = sum(plan.nbytes() for plan in plans.values()) <= KEEP_BYTES
         for plan in plans.values():
@@ -833,9 +872,8 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
             is_frame = True
         enc = encode(X, infos=self._infos)
         values = enc.values
-        groups, n_groups = None, 0
-        if self._cluster_index is not None:
-            groups, n_groups = self._cluster_codes(_raw_column(X, self._cluster_index), fit=False)
+        levels = self._levels(X, enc.columns, fit=False)
+        groups, n_groups = levels[0][:2] if levels else (None, 0)
         mask = np.isnan(values)
         if not mask.any():
             return _as_input(decode(values, enc, X if is_frame else None), positional)
@@ -852,7 +890,7 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         values = np.asfortranarray(values)
         order = [columns.index(c) for c in self.visit_sequence_ if mask[:, columns.index(c)].any()]
         order += [j for j in todo if j not in order]
-        walk = self._walk(values, mask, order, groups, n_groups)
+        walk = self._walk(values, mask, order, levels)
         for _ in range(self.max_iter):
             for j in order:
                 self._visit(walk, j, rng, None, 0, fit_mode=False)
@@ -866,6 +904,25 @@ class _Walk:
     values: np.ndarray
     plans: dict
     versions: np.ndarray
+
+
+def _describe_levels(levels) -> pd.DataFrame:
+    """One row per grouping level: its column, number of units and what it nests in.
+
+    A level is nested in the next one when each of its units lies in one
+    unit of the next (classes in schools); otherwise the two are crossed
+    (schools and neighbourhoods).
+    """
+    rows = []
+    for k, (codes, n_units, name) in enumerate(levels):
+        relation = ""
+        if k + 1 < len(levels):
+            upper = levels[k + 1][0]
+            pairs = np.unique(codes * np.int64(levels[k + 1][1]) + upper)
+            relation = "nested" if pairs.size == np.unique(codes).size else "crossed"
+        rows.append(dict(level=k + 1, column=name, n_units=int(n_units),
+                         relation_to_next=relation))
+    return pd.DataFrame(rows, columns=["level", "column", "n_units", "relation_to_next"])
 
 
 def _trace_stats(draws: np.ndarray, exponent: int) -> tuple[float, float]:

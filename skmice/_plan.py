@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .methods._base import Design
+from .methods._base import Design, Level
 
 __all__ = ["TargetPlan"]
 
@@ -48,9 +48,10 @@ class TargetPlan:
         Column of the target.
     values : ndarray of shape (n, k)
         The data (its first fill: only the widths of the blocks are read).
-    groups : ndarray of int or None
-        Cluster code of each row.
-    n_groups : int
+    levels : list of tuple (groups, n_groups, name)
+        The grouping factors, lowest first: unit code of each row, number of
+        units, the grouping column's label. The random part and the cluster
+        means (codes 3 and 4) belong to the first.
     two_level : bool
         Whether the design has a random part (codes 2 and 4).
     selection : bool
@@ -63,8 +64,9 @@ class TargetPlan:
         otherwise they are built afresh at every visit.
     """
 
-    def __init__(self, builder, target, values, groups, n_groups, two_level, selection, rows,
-                 keep=True):
+    def __init__(self, builder, target, values, levels, two_level, selection, rows, keep=True):
+        self.levels = list(levels)
+        groups, n_groups = (self.levels[0][:2]) if self.levels else (None, 0)
         self.groups, self.n_groups = groups, n_groups
         self.rows = rows
         self.keep = keep
@@ -128,8 +130,8 @@ class TargetPlan:
             if self.selection:
                 W = np.empty((n, self.r))
                 W[:, 0] = 1.0
-            g = None if self.groups is None else self.groups[idx]
-            arrays[part] = (X, Z, W, g)
+            units = [(codes[idx], n, name) for codes, n, name in self.levels]
+            arrays[part] = (X, Z, W, units)
         return arrays
 
     def refresh(self, values, versions) -> None:
@@ -178,7 +180,7 @@ class TargetPlan:
         ``keep_x`` (a mask of the columns of X) drops the columns not kept,
         and the columns of Z that copy them.
         """
-        X, Z, W, g = self._arrays[part]
+        X, Z, W, units = self._arrays[part]
         z_in_x = self.z_in_x if self.two_level else None
         if keep_x is not None and not keep_x.all():
             X = X[:, keep_x]
@@ -186,7 +188,11 @@ class TargetPlan:
                 keep_z = keep_x[self.z_in_x]
                 Z = Z[:, keep_z]
                 z_in_x = (np.cumsum(keep_x) - 1)[self.z_in_x[keep_z]]
-        return Design(X=X, Z=Z, groups=g, n_groups=self.n_groups, W=W, z_in_x=z_in_x)
+        levels = [Level(codes, n, Z if k == 0 else None, z_in_x if k == 0 else None, name)
+                  for k, (codes, n, name) in enumerate(units)]
+        if not levels and Z is not None:
+            levels = [Level(None, 0, Z, z_in_x)]
+        return Design(X=X, W=W, levels=levels)
 
     def nbytes(self) -> int:
         """Bytes the plan's arrays take."""
