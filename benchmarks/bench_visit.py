@@ -131,7 +131,8 @@ def main():
                  f"Command: `{cmd}`\n\nProcess times, best of {args.repeat}; BLAS on one "
                  f"thread; max_iter = {args.max_iter}; two targets.\n\n"
                  "| rows | method | visits | fit (s) | visit (ms) | method (ms) | fixed (ms) "
-                 "| X'X pass (ms) | fit per visit / X'X pass |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
+                 "| X'X pass (ms) | fit per visit / X'X pass |\n"
+                 "|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
         fh.write("\n".join(lines) + "\n")
 
 

@@ -23,7 +23,7 @@ from sklearn.base import clone
 
 from ._imputer import MultilevelIterativeImputer
 from ._multiple import multiple_impute
-from .methods._selection import DeltaLogistic, DeltaNormal
+from .methods._delta import DeltaLogistic, DeltaNormal
 
 __all__ = ["delta_analysis", "plot_tipping_point", "tipping_point"]
 

@@ -15,18 +15,13 @@ from ._base import (
 )
 from ._categorical import Logistic, Multinomial
 from ._cluster_level import ClusterMean, ClusterNormal, ClusterPMM
+from ._delta import DeltaLogistic, DeltaNormal
 from ._estimator import EstimatorMethod
 from ._linear import BayesianNormal, PredictiveMeanMatching
-from ._selection import (
-    DeltaLogistic,
-    DeltaNormal,
-    Heckman,
-    TwoLevelHeckman,
-    bivariate_normal_cdf,
-)
 from ._twolevel import TwoLevelHeteroscedastic, TwoLevelNormal, TwoLevelPMM
 from ._twolevel_binary import TwoLevelLogistic, random_polyagamma
 from ._twolevel_categorical import TwoLevelMultinomial
+from .heckman import Heckman, TwoLevelHeckman, bivariate_normal_cdf
 
 __all__ = [
     "BayesianNormal",
