@@ -227,6 +227,9 @@ class ConditionalMethod(BaseEstimator):
         True for methods whose ``fit`` takes every row, observed and missing:
         ``y`` then holds NaN in the rows to impute (the missingness indicator
         is the response of a selection equation).
+    needs_random_part : bool
+        With ``needs_groups``: whether the method uses the random part ``Z``
+        (False for methods that need only the unit codes).
 
     Examples
     --------
@@ -251,6 +254,7 @@ class ConditionalMethod(BaseEstimator):
     cluster_level: bool = False
     needs_selection: bool = False
     needs_all_rows: bool = False
+    needs_random_part: bool = True
     _parameter_constraints: dict = {}
 
     def _label(self) -> str:

@@ -8,27 +8,17 @@ model of a sensitivity analysis under missing not at random (see
 
 from __future__ import annotations
 
-import numbers
+from numbers import Real
 
 import numpy as np
 from scipy.special import expit
+from sklearn.utils._param_validation import Interval
 
-from .._random import as_generator
-from ._base import Design, register_method
+from ._base import register_method
 from ._categorical import Logistic
 from ._linear import BayesianNormal
 
 __all__ = ["DeltaLogistic", "DeltaNormal"]
-
-
-def _check_delta(delta, rows, name):
-    if isinstance(delta, bool) or not isinstance(delta, numbers.Real) or not np.isfinite(delta):
-        raise ValueError(f"{name}: delta must be a finite number, got {delta!r}.")
-    if rows is not None and not callable(rows):
-        raise TypeError(
-            f"{name}: rows must be None (every imputed row) or a callable taking the design "
-            f"matrix X of the rows to impute and returning a boolean mask, got {rows!r}."
-        )
 
 
 def _delta_rows(rows, X, name):
@@ -45,29 +35,15 @@ def _delta_rows(rows, X, name):
 class _DeltaAdjustment:
     """The ``delta`` and ``rows`` parameters of a delta-adjusted method (a mixin).
 
-    Listed before the MAR method among the bases: :meth:`fit` checks the two
-    parameters, then fits the MAR model; the subclass's ``sample`` shifts
-    the rows :meth:`_shifted_rows` selects.
+    Listed before the MAR method among the bases: ``fit`` is the MAR
+    model's; the subclass's ``_sample`` shifts the rows
+    :meth:`_shifted_rows` selects.
     """
 
-    def fit(self, design: Design, y: np.ndarray, random_state: np.random.Generator):
-        """Check ``delta`` and ``rows``, then fit the MAR model on the observed rows.
-
-        Parameters
-        ----------
-        design : Design
-            Design of the observed rows.
-        y : ndarray of shape (n_obs,)
-            Observed values of the target.
-        random_state : numpy.random.Generator
-            Source of randomness for the parameter draws.
-
-        Returns
-        -------
-        self : ConditionalMethod
-        """
-        _check_delta(self.delta, self.rows, self._name)
-        return super().fit(design, y, random_state)
+    _delta_constraints = {
+        "delta": [Interval(Real, None, None, closed="neither")],
+        "rows": [callable, None],
+    }
 
     def _shifted_rows(self, X: np.ndarray) -> np.ndarray:
         """Boolean mask of the rows of ``X`` whose imputations are shifted."""
@@ -126,6 +102,9 @@ class DeltaNormal(_DeltaAdjustment, BayesianNormal):
     [-2.0, -2.0, -2.0, -2.0, -2.0]
     """
 
+    _parameter_constraints = {**BayesianNormal._parameter_constraints,
+                              **_DeltaAdjustment._delta_constraints}
+
     def __init__(self, delta=0.0, rows=None, ridge=1e-5):
         self.delta = delta
         self.rows = rows
@@ -133,24 +112,10 @@ class DeltaNormal(_DeltaAdjustment, BayesianNormal):
 
     _name = "DeltaNormal ('mnar.norm')"
 
-    def sample(self, design: Design, random_state: np.random.Generator, observed=None):
-        """Draw the ``norm`` imputations and add ``delta`` to the chosen rows.
-
-        Parameters
-        ----------
-        design : Design
-            Design of the rows to impute.
-        random_state : numpy.random.Generator
-            Source of randomness.
-        observed : ignored
-
-        Returns
-        -------
-        values : ndarray of shape (n_rows,)
-        """
-        values = super().sample(design, random_state, observed)
-        mask = self._shifted_rows(np.asarray(design.X, dtype=float))
-        return values + float(self.delta) * mask
+    def _sample(self, design, rng, observed):
+        """Draw the ``norm`` imputations and add ``delta`` to the chosen rows."""
+        values = super()._sample(design, rng, observed)
+        return values + float(self.delta) * self._shifted_rows(design.X)
 
 
 @register_method("mnar.logreg")
@@ -193,6 +158,9 @@ class DeltaLogistic(_DeltaAdjustment, Logistic):
     True
     """
 
+    _parameter_constraints = {**Logistic._parameter_constraints,
+                              **_DeltaAdjustment._delta_constraints}
+
     def __init__(self, delta=0.0, rows=None, ridge=1e-5, max_iter=100):
         self.delta = delta
         self.rows = rows
@@ -201,31 +169,8 @@ class DeltaLogistic(_DeltaAdjustment, Logistic):
 
     _name = "DeltaLogistic ('mnar.logreg')"
 
-    def sample(self, design: Design, random_state: np.random.Generator, observed=None):
-        """Draw 0/1 codes with the log odds shifted by ``delta`` in the chosen rows.
-
-        Parameters
-        ----------
-        design : Design
-            Design of the rows to impute.
-        random_state : numpy.random.Generator
-            Source of randomness.
-        observed : ignored
-
-        Returns
-        -------
-        values : ndarray of shape (n_rows,)
-        """
-        if not hasattr(self, "beta_star_"):
-            raise ValueError(f"{self._name}: call fit before sample.")
-        X = np.asarray(design.X, dtype=float)
-        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"{self._name}: the design has {X.shape[-1]} columns; fit saw "
-                f"{self.n_features_in_}."
-            )
-        rng = as_generator(random_state)
-
-        mask = self._shifted_rows(X)
-        prob = expit(X @ self.beta_star_ + float(self.delta) * mask)
+    def _sample(self, design, rng, observed):
+        """Draw 0/1 codes with the log odds shifted by ``delta`` in the chosen rows."""
+        X = design.X
+        prob = expit(X @ self.beta_star_ + float(self.delta) * self._shifted_rows(X))
         return (rng.random(X.shape[0]) <= prob).astype(float)

@@ -63,11 +63,11 @@ def check_design(method, design, n_rows: int | None = None, fitted: bool = False
     if method.cluster_level and groups is None:
         raise ValueError(f"{name} imputes a cluster-level variable: the design needs groups.")
     if method.needs_groups:
-        if Z is None or groups is None:
+        if groups is None or (Z is None and method.needs_random_part):
             raise ValueError(
                 f"{name} is a two-level method: the design needs Z and groups (a cluster column)."
             )
-        Z = _float2d(Z, "Z", name)
+        Z = _float2d(Z if Z is not None else np.ones((n, 1)), "Z", name)
         groups = np.asarray(groups)
         if groups.ndim != 1 or (groups.size and not np.issubdtype(groups.dtype, np.integer)):
             raise TypeError(f"{name}: design.groups must be a 1-d array of integer codes.")

@@ -53,6 +53,8 @@ def test_delta_methods_registered_and_validated():
     with pytest.raises(ValueError, match="delta"):
         DeltaNormal(delta=np.nan).fit(Design(X), y, np.random.default_rng(0))
     with pytest.raises(ValueError, match="delta"):
+        DeltaNormal(delta=np.inf).fit(Design(X), y, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="delta"):
         DeltaLogistic(delta="1").fit(Design(X), (y > 1).astype(float), np.random.default_rng(0))
     with pytest.raises(TypeError, match="rows"):
         DeltaNormal(rows=[1, 2]).fit(Design(X), y, np.random.default_rng(0))

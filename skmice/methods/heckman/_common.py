@@ -12,12 +12,12 @@ which hold the computation. A subclass says what differs: its parameters
 
 from __future__ import annotations
 
-import numbers
 import warnings
+from numbers import Integral, Real
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
 
-from ..._random import as_generator
 from ...exceptions import WeakIdentificationWarning
 from .._base import ConditionalMethod, Design
 from ._conditional import draw_not_selected
@@ -30,58 +30,6 @@ _OUTCOMES = ("auto", "continuous", "binary")
 # ---------------------------------------------------------------------------
 # input checks
 # ---------------------------------------------------------------------------
-
-
-def _check_choice(value, name, allowed, method):
-    if value not in allowed:
-        options = ", ".join(repr(a) for a in allowed[:-1]) + f" or {allowed[-1]!r}"
-        raise ValueError(f"{method}: {name} must be {options}, got {value!r}.")
-
-
-def _check_number(value, name, method, low=None, integer=False):
-    kinds = numbers.Integral if integer else numbers.Real
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, kinds)
-        or (low is not None and not value >= low)
-    ):
-        what = "an integer" if integer else "a number"
-        raise ValueError(f"{method}: {name} must be {what} >= {low}, got {value!r}.")
-    return value
-
-
-def _selection_designs(design: Design, method):
-    """The outcome and selection designs ``(X, W)`` as float arrays, checked."""
-    if not isinstance(design, Design):
-        raise TypeError(f"{method}: design must be a Design, got {type(design).__name__}.")
-    if design.W is None:
-        raise ValueError(
-            f"{method}: the design has no selection equation (design.W is None); give "
-            "the selection-only predictors code -3 in the predictor matrix."
-        )
-    X = np.asarray(design.X, dtype=float)
-    W = np.asarray(design.W, dtype=float)
-    if X.ndim != 2 or W.ndim != 2 or W.shape[0] != X.shape[0]:
-        raise ValueError(f"{method}: design.X and design.W must be 2-D with equal rows.")
-    if not (np.all(np.isfinite(X)) and np.all(np.isfinite(W))):
-        raise ValueError(f"{method}: the design holds NaN or infinite values.")
-    return X, W
-
-
-def _selection_target(y, n, method):
-    """The target as floats and the selection indicator ``~isnan(y)``, checked."""
-    y = np.asarray(y, dtype=float)
-    if y.shape != (n,):
-        raise ValueError(f"{method}: y must have one value per row ({n}), got {y.shape}.")
-    s = ~np.isnan(y)
-    if not s.any():
-        raise ValueError(f"{method}: the target has no observed value.")
-    if s.all():
-        raise ValueError(
-            f"{method}: the target has no missing value, so the selection equation "
-            "cannot be fitted (fit receives every row, with NaN where y is missing)."
-        )
-    return y, s
 
 
 def _column_in(col, M, tol=1e-10):
@@ -148,62 +96,37 @@ class _SelectionModel(ConditionalMethod):
     needs_selection = True
     needs_all_rows = True
     supported_kinds = ("continuous", "binary")
-    _choices: tuple = (("outcome", _OUTCOMES),)
+    _parameter_constraints = {
+        "outcome": [StrOptions(set(_OUTCOMES))],
+        "min_observed": [Interval(Integral, 1, None, closed="left")],
+        "penalty": [Interval(Real, 0, None, closed="left")],
+        "rho_penalty": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+    }
 
-    def fit(self, design: Design, y: np.ndarray, random_state: np.random.Generator):
-        """Fit the selection model on every row and draw the parameters.
-
-        Parameters
-        ----------
-        design : Design
-            Design of all rows, with ``X`` (outcome), ``W`` (selection) and,
-            for the two-level model, the cluster codes.
-        y : ndarray of shape (n_rows,)
-            The target, NaN where missing.
-        random_state : numpy.random.Generator
-            Source of randomness for the parameter draws.
-
-        Returns
-        -------
-        self : object
-            The fitted method.
-        """
-        self._check_params()
-        rng = as_generator(random_state)
-        X, W = _selection_designs(design, self._name)
-        y, s = _selection_target(y, X.shape[0], self._name)
+    def _fit(self, design, y, rng):
+        """Fit the selection model on every row (y NaN where missing) and draw the parameters."""
+        X, W = design.X, design.W
+        s = ~np.isnan(y)
+        if s.all():
+            raise ValueError(
+                f"{self._name}: the target has no missing value, so the selection equation "
+                "cannot be fitted (fit receives every row, with NaN where y is missing)."
+            )
         _check_exclusion_restriction(X, W, self._name)
         groups, n_groups = self._clusters(design, X.shape[0])
         binary = _binary_outcome(y[s], self.outcome, self._name)
+        self._fit_selection(X, W, y, s, groups, n_groups, binary, self._options(), rng)
 
-        return self._fit_selection(X, W, y, s, groups, n_groups, binary, self._options(), rng)
-
-    def sample(self, design: Design, random_state: np.random.Generator, observed=None):
+    def _sample(self, design, rng, observed):
         """Draw the target for the rows of ``design`` given that they were not selected.
 
-        Parameters
-        ----------
-        design : Design
-            Design (``X``, ``W`` and, for the two-level model, the cluster
-            codes) of the rows to impute.
-        random_state : numpy.random.Generator
-            Source of randomness.
-        observed : ignored
-            Present for the common signature; clusters new to the two-level
-            model get parameters drawn from the population distribution.
-
-        Returns
-        -------
-        values : ndarray of shape (n_rows,)
-            Imputed values (codes 0.0 and 1.0 for binary targets).
+        Clusters new to the two-level model get parameters drawn from the
+        population distribution (``observed`` is not used).
         """
-        if not hasattr(self, "theta_star_"):
-            raise ValueError(f"{self._name}: call fit before sample.")
-        rng = as_generator(random_state)
-        X, W = _selection_designs(design, self._name)
+        X, W = design.X, design.W
         _check_columns(X, W, self._layout, self._name)
         groups, n_groups = self._clusters(design, X.shape[0])
-
         return self._impute(X, W, groups, n_groups, rng)
 
     def _options(self) -> _Options:
@@ -218,14 +141,6 @@ class _SelectionModel(ConditionalMethod):
     def _clusters(self, design: Design, n: int):
         """The cluster code of each of the ``n`` rows (int64) and the number of clusters."""
         raise NotImplementedError
-
-    def _check_params(self):
-        for name, allowed in self._choices:
-            _check_choice(getattr(self, name), name, allowed, self._name)
-        _check_number(self.min_observed, "min_observed", self._name, 1, integer=True)
-        _check_number(self.penalty, "penalty", self._name, 0.0)
-        _check_number(self.rho_penalty, "rho_penalty", self._name, 0.0)
-        _check_number(self.max_iter, "max_iter", self._name, 1, integer=True)
 
     def _fit_selection(self, X, W, y, s, groups, n_groups, binary, opts: _Options, rng):
         """Estimate the model (or reuse the estimates for the same data) and draw.
@@ -271,7 +186,7 @@ class _SelectionModel(ConditionalMethod):
                 "A stronger exclusion restriction (predictors with code -3 that move "
                 "missingness) identifies it; report the result as a sensitivity analysis.",
                 WeakIdentificationWarning,
-                stacklevel=3,  # the caller of the public fit
+                stacklevel=4,  # the caller of the public fit
             )
             self._warned_weak = True  # once per chain, not at every visit
         self.theta_star_, self._mu_star = draw_parameters(st, lay, rng)

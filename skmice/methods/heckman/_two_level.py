@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import numpy as np
+from sklearn.utils._param_validation import StrOptions
 
 from .._base import Design, register_method
-from ._common import _OUTCOMES, _SelectionModel
+from ._common import _SelectionModel
 from ._estimate import _Options
 
 
@@ -175,14 +175,15 @@ class TwoLevelHeckman(_SelectionModel):
     """
 
     needs_groups = True
+    needs_random_part = False
     _name = "TwoLevelHeckman ('2l.heckman')"
-    _choices = (
-        ("outcome", _OUTCOMES),
-        ("random_effects", ("all", "all-but-rho", "intercepts")),
-        ("tau_structure", ("unstructured", "diagonal")),
-        ("rho_scale", ("imputation-mean", "atanh")),
-        ("rho_prior", ("normal", "none")),
-    )
+    _parameter_constraints = {
+        **_SelectionModel._parameter_constraints,
+        "random_effects": [StrOptions({"all", "all-but-rho", "intercepts"})],
+        "tau_structure": [StrOptions({"unstructured", "diagonal"})],
+        "rho_scale": [StrOptions({"imputation-mean", "atanh"})],
+        "rho_prior": [StrOptions({"normal", "none"})],
+    }
 
     def __init__(
         self,
@@ -217,10 +218,4 @@ class TwoLevelHeckman(_SelectionModel):
 
     def _clusters(self, design: Design, n: int):
         """The design's cluster codes as int64 and the number of clusters, checked."""
-        if design.groups is None:
-            raise ValueError(f"{self._name}: the design has no cluster codes (groups).")
-        groups = np.asarray(design.groups, dtype=np.int64)
-        if groups.shape != (n,) or (n and groups.min() < 0):
-            raise ValueError(f"{self._name}: design.groups must hold one code >= 0 per row.")
-        n_groups = max(int(design.n_groups), int(groups.max()) + 1 if n else 0)
-        return groups, n_groups
+        return design.groups, design.n_groups
