@@ -288,15 +288,14 @@ def cluster_level_columns(X, cluster) -> list:
     _check_names([cluster], cols, "cluster")
     k = cols.index(cluster)
     codes, _ = pd.factorize(frame.iloc[:, k])
-    enc = encode(frame, skip=k)
-    values = enc.values
-    out = []
-    for j, name in enumerate(frame.columns):
-        if j == k or not enc.infos[j].imputable:
-            continue
-        if _is_cluster_constant(values[:, j], codes):
-            out.append(name)
-    return out
+    return _cluster_level_names(encode(frame, skip=k), codes, {k})
+
+
+def _cluster_level_names(enc, codes: np.ndarray, skip) -> list:
+    """The columns of encoded data constant within the clusters ``codes``."""
+    return [name for j, name in enumerate(enc.columns)
+            if j not in skip and enc.infos[j].imputable
+            and _is_cluster_constant(enc.values[:, j], codes)]
 
 
 # Relative tolerance below which the observed values of a cluster count as equal
@@ -381,19 +380,33 @@ def make_methods(X, cluster=None, include_complete: bool = False) -> dict:
     cols = list(frame.columns)
     levels = _check_names(cluster_columns(cluster), cols, "cluster")
     skip = [cols.index(name) for name in levels]
-    if levels:  # the two-level defaults model the first (lowest) level
-        cl_level = set(cluster_level_columns(frame, levels[0]))
-        cluster = levels[0]
-    else:
-        cluster = None
     enc = encode(frame, skip=skip)
+    codes = pd.factorize(frame.iloc[:, skip[0]])[0] if skip else None
+    return default_methods(enc, codes, skip, include_complete)
+
+
+def default_methods(enc, codes, skip, include_complete: bool = False) -> dict:
+    """:func:`make_methods` on data already encoded.
+
+    Parameters
+    ----------
+    enc : EncodedData
+        The data, encoded with the grouping columns skipped.
+    codes : ndarray of int or None
+        Unit codes of the first (lowest) grouping level; None: single level.
+    skip : collection of int
+        Positions of the grouping columns.
+    include_complete : bool, default=False
+    """
+    skip = set(skip)
+    cl_level = set() if codes is None else set(_cluster_level_names(enc, codes, skip))
     missing = np.isnan(enc.values).any(axis=0)
     out = {}
-    for j, (name, info) in enumerate(zip(cols, enc.infos)):
+    for j, (name, info) in enumerate(zip(enc.columns, enc.infos)):
         if j in skip or not info.imputable or not (missing[j] or include_complete):
             out[name] = ""
             continue
-        if cluster is None:
+        if codes is None:
             out[name] = {"continuous": "pmm", "binary": "logreg", "categorical": "polyreg"}[
                 info.kind
             ]

@@ -23,7 +23,7 @@ from ._data import decode, encode
 from ._design import (
     DesignBuilder,
     cluster_columns,
-    make_methods,
+    default_methods,
     make_predictor_matrix,
     remove_lindep,
     validate_predictor_matrix,
@@ -351,15 +351,11 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
 
     def _resolve_methods(self, X, enc, missing_any):
         columns = enc.columns
-        cluster_names = [columns[j] for j in self._cluster_indices]
-        if isinstance(X, pd.DataFrame):
-            frame = X
-        else:
-            frame = pd.DataFrame(enc.values, columns=columns)
         spec = self.methods
 
         def defaults():
-            return make_methods(frame, cluster=cluster_names or None, include_complete=True)
+            codes = self._levels_fit[0][0] if self._levels_fit else None
+            return default_methods(enc, codes, self._cluster_indices, include_complete=True)
 
         explicit = set()  # columns the user asked to leave as they are
         if spec is None:
@@ -570,7 +566,7 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         rng = np.random.default_rng(seeds[0])
         self._transform_seed = seeds[1]
 
-        levels = self._levels(X, columns, fit=True)
+        levels = self._levels_fit = self._levels(X, columns, fit=True)
         groups, n_groups = levels[0][:2] if levels else (None, 0)
         self.levels_ = _describe_levels(levels)
         mask = np.isnan(values)
