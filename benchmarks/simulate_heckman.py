@@ -47,7 +47,7 @@ def _interval(estimates, n):
 
 def one_replication(
     rho, seed, m, max_iter, region_sizes=None, smoke_effect=0.265, rho_scale="atanh",
-    rho_prior="normal",
+    rho_prior="normal", rho_penalty=1.0,
 ):
     """Estimates of the overall prevalence by every method for one simulated dataset."""
     b = make_hiv(region_sizes=region_sizes, rho=rho, smoke_effect=smoke_effect, random_state=seed)
@@ -77,7 +77,8 @@ def one_replication(
     add("complete cases", p, np.sqrt(p * (1 - p) / len(obs)), *_z_interval(p, len(obs)))
     specs = {
         "2l.heckman": dict(
-            methods={"hiv": TwoLevelHeckman(rho_scale=rho_scale, rho_prior=rho_prior)},
+            methods={"hiv": TwoLevelHeckman(rho_scale=rho_scale, rho_prior=rho_prior,
+                                            rho_penalty=rho_penalty)},
             predictor_matrix=b.predictor_matrix,
         ),
         "2l.pmm (MAR)": dict(methods={"hiv": "2l.pmm"}),
@@ -144,6 +145,8 @@ def main(argv=None):
     parser.add_argument("--smoke-effect", type=float, default=0.265)
     parser.add_argument("--rho-scale", default="atanh", choices=["atanh", "imputation-mean"])
     parser.add_argument("--rho-prior", default="normal", choices=["normal", "none"])
+    parser.add_argument("--rho-penalty", type=float, default=1.0,
+                        help="precision of the normal prior on atanh rho")
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "heckman.md"))
     args = parser.parse_args(argv)
@@ -158,6 +161,7 @@ def main(argv=None):
             smoke_effect=args.smoke_effect,
             rho_scale=args.rho_scale,
             rho_prior=args.rho_prior,
+            rho_penalty=args.rho_penalty,
         )
         for rho, seed in tasks
     )
@@ -174,7 +178,7 @@ def main(argv=None):
         "",
         f"{args.reps} replications per rho; m = {args.m} imputations, max_iter = "
         f"{args.max_iter}; 2l.heckman with rho_scale={args.rho_scale!r}, "
-        f"rho_prior={args.rho_prior!r}; data "
+        f"rho_prior={args.rho_prior!r}, rho_penalty={args.rho_penalty}; data "
         f"make_hiv(rho=rho, smoke_effect={args.smoke_effect}) "
         "(9 regions, 6,416 people, about 20% missing). Estimand: the overall HIV "
         'prevalence (truth["expected_prevalence"]). rho is corr(outcome error, '
