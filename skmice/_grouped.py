@@ -42,6 +42,7 @@ __all__ = [
     "batched_spd_inverse",
     "cluster_crossprods",
     "cluster_indicator",
+    "cluster_means",
     "cluster_sizes",
     "cluster_sums",
     "draw_invwishart",
@@ -192,6 +193,37 @@ def cluster_sums(groups, n_groups: int, A) -> np.ndarray:
     if A.shape[0] == 0:
         return np.zeros((n_groups, A.shape[1]))
     return _indicator(groups, n_groups) @ np.ascontiguousarray(A)
+
+
+def cluster_means(groups, n_groups: int, A) -> np.ndarray:
+    """Per-cluster column means (0 for clusters without rows).
+
+    Parameters
+    ----------
+    groups : array-like of int, shape (n_rows,)
+        Cluster code of each row, in ``[0, n_groups)``.
+    n_groups : int
+        Number of clusters.
+    A : array-like, shape (n_rows, k)
+        Values to average.
+
+    Returns
+    -------
+    means : ndarray, shape (n_groups, k)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmice._grouped import cluster_means
+    >>> cluster_means(np.array([0, 1, 0]), 3, np.array([[1.0], [2.0], [3.0]])).ravel()
+    array([2., 2., 0.])
+    """
+    A = np.asarray(A, dtype=np.float64)
+    sizes = np.maximum(cluster_sizes(groups, n_groups), 1).astype(np.float64)
+    out = np.empty((int(n_groups), A.shape[1]))
+    for c in range(A.shape[1]):  # a few columns, not clusters; one bincount each
+        out[:, c] = cluster_sums(groups, n_groups, A[:, c]) / sizes
+    return out
 
 
 def cluster_crossprods(groups, n_groups: int, A, B=None, *more, indicator=None) -> np.ndarray:

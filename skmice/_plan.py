@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._grouped import cluster_means
 from .methods._base import Design, Level
 
 __all__ = ["TargetPlan"]
@@ -147,7 +148,6 @@ class TargetPlan:
         if self._arrays is None or not self.keep:
             self._arrays = self._allocate()
             self._seen = {}
-        counts = None
         for b in self.blocks:
             if self._seen.get(b.source) == versions[b.source]:
                 continue
@@ -155,10 +155,8 @@ class TargetPlan:
             expand = self._expand[b.source]
             means = None
             if b.x_mean is not None or b.w_mean is not None:
-                if counts is None:
-                    counts = np.bincount(self.groups, minlength=self.n_groups).astype(np.float64)
-                means = _cluster_means(expand(values[:, b.source]), self.groups, self.n_groups,
-                                       counts)
+                means = cluster_means(self.groups, self.n_groups,
+                                      expand(values[:, b.source]))[self.groups]
             for part, idx in self.rows.items():
                 X, Z, W, _ = self._arrays[part]
                 block = expand(values[idx, b.source])
@@ -198,13 +196,3 @@ class TargetPlan:
         """Bytes the plan's arrays take."""
         n = sum(len(idx) for idx in self.rows.values())
         return 8 * n * (self.p + self.q + (self.r if self.selection else 0))
-
-
-def _cluster_means(block: np.ndarray, groups: np.ndarray, n_groups: int, counts) -> np.ndarray:
-    """Within-cluster means of each column of ``block``, broadcast to the rows."""
-    out = np.empty_like(block)
-    safe = np.maximum(counts, 1.0)
-    for c in range(block.shape[1]):  # loop over a few columns, not clusters
-        sums = np.bincount(groups, weights=block[:, c], minlength=n_groups)
-        out[:, c] = (sums / safe)[groups]
-    return out

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils._param_validation import StrOptions
 
+from .._grouped import cluster_means, cluster_sizes
 from ._base import ConditionalMethod, Design, register_method
 from ._linear import BayesianNormal, PredictiveMeanMatching
 
@@ -24,15 +25,10 @@ __all__ = ["ClusterMean", "ClusterNormal", "ClusterPMM"]
 
 def _aggregate(X, y, groups, n_groups):
     """Cluster means of X, each cluster's observed value of y, and which clusters have rows."""
-    n_rows = np.bincount(groups, minlength=n_groups).astype(np.float64)
-    Xc = np.empty((n_groups, X.shape[1]))
-    for c in range(X.shape[1]):  # a few columns, not clusters
-        Xc[:, c] = np.bincount(groups, weights=X[:, c], minlength=n_groups)
-    Xc /= np.maximum(n_rows, 1.0)[:, None]
     obs = ~np.isnan(y)
     y_c = np.full(n_groups, np.nan)
     y_c[groups[obs]] = y[obs]  # equal within a cluster (checked by the imputer)
-    return Xc, y_c, n_rows > 0
+    return cluster_means(groups, n_groups, X), y_c, cluster_sizes(groups, n_groups) > 0
 
 
 class _ClusterLevel(ConditionalMethod):
