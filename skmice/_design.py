@@ -678,7 +678,7 @@ class DesignBuilder:
             fixed-effect predictors, like every nonzero code in mice.
         """
         levels = [] if groups is None else [(np.asarray(groups), n_groups, None)]
-        plan = TargetPlan(self, target, values, levels, two_level, selection,
+        plan = TargetPlan(self, target, levels, two_level, selection,
                           {"all": np.arange(values.shape[0])}, keep=False)
         plan.refresh(values, np.zeros(values.shape[1], dtype=np.int64))
         return TargetDesign(plan.design("all"), plan.x_names, plan.z_names, plan.z_in_x)
@@ -693,25 +693,13 @@ def drop_columns(td: TargetDesign, keep_x: np.ndarray) -> TargetDesign:
     keep_x : ndarray of bool, shape (p,)
         Column 0 (the intercept) is always kept.
     """
-    keep_x = keep_x.copy()
-    keep_x[0] = True
-    if keep_x.all():
+    design = td.design.keep_columns(keep_x)
+    if design is td.design:
         return td
-    d = td.design
-    new_pos = np.cumsum(keep_x) - 1
-    Z, z_names, z_in_x = d.Z, td.z_names, td.z_in_x
-    if Z is not None:
-        keep_z = keep_x[td.z_in_x]
-        Z = Z[:, keep_z]
-        z_names = [nm for nm, k in zip(td.z_names, keep_z) if k]
-        z_in_x = new_pos[td.z_in_x[keep_z]]
-    design = Design(
-        X=d.X[:, keep_x],
-        Z=Z,
-        groups=d.groups,
-        n_groups=d.n_groups,
-        W=d.W,
-        z_in_x=None if Z is None else z_in_x,
-    )
+    keep_x = np.asarray(keep_x, dtype=bool).copy()
+    keep_x[0] = True
     x_names = [nm for nm, k in zip(td.x_names, keep_x) if k]
-    return TargetDesign(design, x_names, z_names, z_in_x)
+    z_names = td.z_names
+    if td.design.Z is not None:
+        z_names = [nm for nm, k in zip(td.z_names, keep_x[td.z_in_x]) if k]
+    return TargetDesign(design, x_names, z_names, design.z_in_x)

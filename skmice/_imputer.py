@@ -349,12 +349,12 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
             f"scikit-learn estimator, got {spec!r}."
         )
 
-    def _resolve_methods(self, X, enc, missing_any):
+    def _resolve_methods(self, X, enc, missing_any, levels):
         columns = enc.columns
         spec = self.methods
 
         def defaults():
-            codes = self._levels_fit[0][0] if self._levels_fit else None
+            codes = levels[0][0] if levels else None
             return default_methods(enc, codes, self._cluster_indices, include_complete=True)
 
         explicit = set()  # columns the user asked to leave as they are
@@ -566,7 +566,7 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         rng = np.random.default_rng(seeds[0])
         self._transform_seed = seeds[1]
 
-        levels = self._levels_fit = self._levels(X, columns, fit=True)
+        levels = self._levels(X, columns, fit=True)
         groups, n_groups = levels[0][:2] if levels else (None, 0)
         self.levels_ = _describe_levels(levels)
         mask = np.isnan(values)
@@ -578,7 +578,7 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
                 f"Columns {all_missing} are entirely missing: nothing to impute them from. "
                 "Drop them or give them some observed values."
             )
-        methods, names = self._resolve_methods(X, enc, n_missing > 0)
+        methods, names = self._resolve_methods(X, enc, n_missing > 0, levels)
         cl_names = [columns[j] for j in self._cluster_indices] or None
         if self.predictor_matrix is None:
             pm = make_predictor_matrix(pd.DataFrame(columns=columns), cluster=cl_names)
@@ -685,7 +685,7 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
             rows = {"obs": np.flatnonzero(~mask[:, j]), "mis": np.flatnonzero(mask[:, j])}
             if method.needs_all_rows:
                 rows["all"] = np.arange(values.shape[0])
-            plans[j] = TargetPlan(self._builder, j, values, levels,
+            plans[j] = TargetPlan(self._builder, j, levels,
                                   method.needs_groups, method.needs_selection, rows)
         keep = sum(plan.nbytes() for plan in plans.values()) <= KEEP_BYTES
         for plan in plans.values():

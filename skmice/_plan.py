@@ -47,8 +47,6 @@ class TargetPlan:
         Column coding and predictor codes.
     target : int
         Column of the target.
-    values : ndarray of shape (n, k)
-        The data (its first fill: only the widths of the blocks are read).
     levels : list of tuple (groups, n_groups, name)
         The grouping factors, lowest first: unit code of each row, number of
         units, the grouping column's label. The random part and the cluster
@@ -65,7 +63,7 @@ class TargetPlan:
         otherwise they are built afresh at every visit.
     """
 
-    def __init__(self, builder, target, values, levels, two_level, selection, rows, keep=True):
+    def __init__(self, builder, target, levels, two_level, selection, rows, keep=True):
         self.levels = list(levels)
         groups, n_groups = (self.levels[0][:2]) if self.levels else (None, 0)
         self.groups, self.n_groups = groups, n_groups
@@ -180,17 +178,12 @@ class TargetPlan:
         """
         X, Z, W, units = self._arrays[part]
         z_in_x = self.z_in_x if self.two_level else None
-        if keep_x is not None and not keep_x.all():
-            X = X[:, keep_x]
-            if Z is not None:
-                keep_z = keep_x[self.z_in_x]
-                Z = Z[:, keep_z]
-                z_in_x = (np.cumsum(keep_x) - 1)[self.z_in_x[keep_z]]
         levels = [Level(codes, n, Z if k == 0 else None, z_in_x if k == 0 else None, name)
                   for k, (codes, n, name) in enumerate(units)]
         if not levels and Z is not None:
             levels = [Level(None, 0, Z, z_in_x)]
-        return Design(X=X, W=W, levels=levels)
+        design = Design(X=X, W=W, levels=levels)
+        return design if keep_x is None else design.keep_columns(keep_x)
 
     def nbytes(self) -> int:
         """Bytes the plan's arrays take."""

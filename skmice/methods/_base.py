@@ -179,6 +179,34 @@ class Design:
         """Number of rows of the design."""
         return self.X.shape[0]
 
+    def keep_columns(self, keep_x) -> "Design":
+        """Return the design without the X columns not in ``keep_x``.
+
+        The first level's Z columns that copy a dropped X column (per
+        ``z_in_x``) go too; column 0 of X (the intercept) is always kept.
+
+        Parameters
+        ----------
+        keep_x : ndarray of bool, shape (p,)
+
+        Returns
+        -------
+        Design
+        """
+        keep_x = np.asarray(keep_x, dtype=bool).copy()
+        keep_x[0] = True
+        if keep_x.all():
+            return self
+        levels = list(self.levels)
+        if levels and levels[0].Z is not None and levels[0].z_in_x is not None:
+            first = levels[0]
+            z_in_x = np.asarray(first.z_in_x)
+            keep_z = (z_in_x < 0) | keep_x[np.maximum(z_in_x, 0)]
+            moved = np.where(z_in_x < 0, -1, (np.cumsum(keep_x) - 1)[np.maximum(z_in_x, 0)])
+            levels[0] = Level(first.groups, first.n_groups, first.Z[:, keep_z], moved[keep_z],
+                              first.name)
+        return Design(X=self.X[:, keep_x], W=self.W, levels=levels)
+
     def take(self, rows) -> "Design":
         """Return the design restricted to ``rows`` (a mask, a slice or an index array)."""
         if isinstance(rows, slice):
