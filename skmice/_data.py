@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ["ColumnInfo", "EncodedData", "encode", "decode"]
+__all__ = ["ColumnInfo", "EncodedData", "declared_missing", "decode", "encode",
+           "missing_markers"]
 
 # Numeric columns whose largest observed magnitude lies outside [2**-32, 2**32]
 # are scaled by a power of two (exact in floating point) so that the samplers'
@@ -96,10 +97,69 @@ class EncodedData:
     infos: list
     index: object = None
     is_frame: bool = True
+    missing_values: tuple = ()
 
 
 def _is_missing(series: pd.Series) -> np.ndarray:
     return series.isna().to_numpy()
+
+
+def missing_markers(missing_values) -> tuple:
+    """The user's placeholders for missing values, as a tuple (empty: NaN only).
+
+    ``np.nan``, None and ``pd.NA`` (the default) add nothing: NaN, None,
+    ``pd.NA`` and ``NaT`` always mark missing entries. Any other scalar, or a
+    list of them (e.g. ``-999`` or ``["?", "n/a"]``), marks the entries equal
+    to it as missing too.
+
+    Raises
+    ------
+    TypeError
+        When a placeholder is not a number, a string or a boolean.
+    """
+    values = list(missing_values) if isinstance(missing_values, (list, tuple)) \
+        else [missing_values]
+    out = []
+    for v in values:
+        if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+            continue
+        if not isinstance(v, (str, bool, int, float, np.generic)) or isinstance(
+                v, np.datetime64):
+            raise TypeError(
+                f"missing_values must be NaN, a number, a string or a list of them, got "
+                f"{v!r} ({type(v).__name__}).")
+        out.append(v.item() if isinstance(v, np.generic) else v)
+    return tuple(out)
+
+
+def declared_missing(series: pd.Series, markers: tuple) -> np.ndarray:
+    """Where ``series`` holds one of the user's placeholders for missing values."""
+    hit = np.zeros(len(series), dtype=bool)
+    if not markers:
+        return hit
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        wanted = [m for m in markers if m in set(series.cat.categories)]
+        return series.isin(wanted).to_numpy() if wanted else hit
+    numeric = pd.api.types.is_numeric_dtype(series.dtype)
+    for m in markers:
+        if numeric and isinstance(m, str):
+            continue  # a text placeholder never equals a number
+        if not numeric and not isinstance(m, str) and pd.api.types.is_string_dtype(
+                series.dtype) and not pd.api.types.is_object_dtype(series.dtype):
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            eq = series.to_numpy(dtype=object) == m
+        hit |= np.asarray(eq, dtype=bool) & ~_is_missing(series)
+    return hit
+
+
+def _without_markers(series: pd.Series, hit: np.ndarray) -> pd.Series:
+    """``series`` with the placeholder entries made missing (its own dtype kept)."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        used = pd.unique(series[hit].astype(object))
+        return series.cat.remove_categories(list(used))
+    return series.mask(pd.Series(hit, index=series.index))
 
 
 def _codes_against(series: pd.Series, categories: pd.Index, name) -> np.ndarray:
@@ -339,7 +399,7 @@ def _encode_array(arr: np.ndarray, infos, rescale: bool, skip: frozenset):
 
 
 def encode(X, infos: list | None = None, *, rescale: bool = False,
-           skip=None) -> EncodedData:
+           skip=None, missing_values=()) -> EncodedData:
     """Convert user data to the internal float matrix.
 
     Parameters
@@ -358,10 +418,20 @@ def encode(X, infos: list | None = None, *, rescale: bool = False,
     skip : int or collection of int, optional
         Positions of columns that are not read at all (the cluster columns):
         they get zeros and are passed through by :func:`decode`.
+    missing_values : tuple, default=()
+        Placeholders that mark missing entries besides NaN, None, ``pd.NA``
+        and ``NaT`` (see :func:`missing_markers`).
 
     Returns
     -------
     EncodedData
+
+    Notes
+    -----
+    In fit (``infos`` None), a complete column that skmice cannot read (an
+    object column mixing types, complex numbers, ...) is passed through
+    unchanged, with a warning: it is neither imputed nor a predictor. The
+    same column with missing values is an error naming it.
     """
     if isinstance(X, pd.Series):
         raise TypeError("X must be 2-dimensional (a DataFrame or a 2-d array), got a Series.")
@@ -383,10 +453,16 @@ def encode(X, infos: list | None = None, *, rescale: bool = False,
             except (TypeError, ValueError, OverflowError):
                 pass
         if arr.dtype.kind in "biuf":
-            return _encode_array(arr, infos, rescale, skip)
+            if missing_values:
+                arr = arr.astype(np.float64, copy=True)
+                arr[np.isin(arr, [m for m in missing_values if not isinstance(m, str)])] = \
+                    np.nan
+            enc = _encode_array(arr, infos, rescale, skip)
+            enc.missing_values = missing_values
+            return enc
         if arr.dtype.kind == "c":
             raise ValueError("Complex data not supported: X must be real.")
-        if arr.dtype.kind in "OUS":
+        if arr.dtype.kind in "OUSmM":
             X = pd.DataFrame(arr)
         else:
             raise TypeError(f"X has dtype {arr.dtype}; skmice needs numeric data or a DataFrame.")
@@ -402,14 +478,37 @@ def encode(X, infos: list | None = None, *, rescale: bool = False,
             info = ColumnInfo(name, "passthrough", dtype=series.dtype)
         else:
             info = None
-        codes, info = _encode_column(series, name, info)
+        hit = None
+        if missing_values and (info is None or info.storage != "passthrough"):
+            hit = declared_missing(series, missing_values)
+            numeric = pd.api.types.is_numeric_dtype(series.dtype) and not isinstance(
+                series.dtype, pd.CategoricalDtype)
+            if hit.any() and not numeric:  # numbers keep their dtype (integers stay integers)
+                series = _without_markers(series, hit)
+                hit = None
+        codes, info = _encode_or_pass(series, name, info)
+        if hit is not None and hit.any():
+            codes = np.where(hit, np.nan, codes)
         if infos is None and rescale and info.storage == "numeric":
             info = _with_exponent(info, _scale_exponent(codes))
         if info.storage == "numeric" and info.exponent:
             codes = np.ldexp(codes, -info.exponent)
         values[:, j] = codes
         new_infos.append(info)
-    return EncodedData(values, columns, new_infos, frame.index, is_frame)
+    return EncodedData(values, columns, new_infos, frame.index, is_frame, missing_values)
+
+
+def _encode_or_pass(series: pd.Series, name, info):
+    """Encode a column; in fit, pass a complete column skmice cannot read through."""
+    try:
+        return _encode_column(series, name, info)
+    except TypeError as exc:
+        if info is not None or _is_missing(series).any():
+            raise
+        warnings.warn(
+            f"Column {name!r} is passed through unchanged and is not a predictor: {exc}",
+            UserWarning, stacklevel=4)
+        return np.zeros(len(series)), ColumnInfo(name, "passthrough", dtype=series.dtype)
 
 
 def _with_exponent(info: ColumnInfo, exponent: int) -> ColumnInfo:
@@ -453,17 +552,19 @@ def decode(values: np.ndarray, encoded: EncodedData, original=None):
         raise ValueError("decode needs the original frame for frame input.")
     out = {}
     for j, info in enumerate(encoded.infos):
-        out[j] = _decode_column(values[:, j], info, original.iloc[:, j])
+        out[j] = _decode_column(values[:, j], info, original.iloc[:, j],
+                                encoded.missing_values)
     frame = pd.DataFrame(out, index=original.index)
     frame.columns = original.columns
     return frame
 
 
-def _decode_column(col: np.ndarray, info: ColumnInfo, src: pd.Series) -> pd.Series:
+def _decode_column(col: np.ndarray, info: ColumnInfo, src: pd.Series,
+                   markers: tuple = ()) -> pd.Series:
     """``src`` with its imputed cells written from the internal column ``col``."""
     if info.storage in ("passthrough", "temporal"):
         return src.copy()
-    fill = _is_missing(src) & ~np.isnan(col)
+    fill = (_is_missing(src) | declared_missing(src, markers)) & ~np.isnan(col)
     if not fill.any():
         return src.copy()
     pos = np.flatnonzero(fill)

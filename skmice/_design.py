@@ -520,14 +520,16 @@ def validate_predictor_matrix(predictor_matrix, columns, cluster=None) -> pd.Dat
 def remove_lindep(
     X: np.ndarray, y: np.ndarray, eps: float = 1e-4, maxcor: float = 0.99
 ) -> np.ndarray:
-    """Mask of the predictors to keep, as R mice's ``remove.lindep``.
+    """Mask of the predictors to keep, with R mice's ``remove.lindep`` defaults.
 
     Drops, among the rows given (the observed rows of the target): constant
     predictors, predictors whose correlation with the target exceeds
     ``maxcor`` in absolute value, and, while the correlation matrix of the
     remaining predictors has a smallest-to-largest eigenvalue ratio below
     ``eps``, the predictor loading most on the smallest eigenvector. When the
-    target itself is constant all predictors are dropped.
+    target itself is constant all predictors are dropped. See
+    :func:`collinear_drops` for the reasons; the imputer calls it with its
+    own, narrower thresholds (``max_corr``).
 
     Unlike R, "constant" is judged relative to the column's scale (R uses an
     absolute variance of 1e-4, which depends on units) and the correlation
@@ -556,12 +558,42 @@ def remove_lindep(
     >>> remove_lindep(X, rng.normal(size=50)).tolist()
     [False, True, False, True]
     """
+    keep = np.ones(X.shape[1], dtype=bool)
+    keep[list(collinear_drops(X, y, eps=eps, max_corr=maxcor))] = False
+    return keep
+
+
+def collinear_drops(
+    X: np.ndarray, y: np.ndarray, eps: float = 1e-4, max_corr: float = 0.99
+) -> dict:
+    """The predictors to drop as constant or collinear, each with its reason.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, k)
+        Predictors (no intercept), on the rows where the target is observed.
+    y : ndarray of shape (n,)
+        Target.
+    eps : float, default=1e-4
+        While the smallest-to-largest eigenvalue ratio of the kept
+        predictors' correlation matrix is below ``eps``, the predictor loading
+        most on the smallest eigenvector is dropped.
+    max_corr : float, default=0.99
+        Predictors whose absolute correlation with the target is at least
+        this are dropped.
+
+    Returns
+    -------
+    dict
+        Column position -> reason (``"constant"``, ``"correlation with the
+        target ..."``, ``"collinear with other predictors"``, ``"the target is
+        constant"``).
+    """
     n, k = X.shape
-    keep = np.ones(k, dtype=bool)
     if k == 0:
-        return keep
+        return {}
     if n < 2 or _is_constant(y):
-        return np.zeros(k, dtype=bool)
+        return dict.fromkeys(range(k), "the target is constant")
     # one Gram matrix of [X, y], shifted by the first row (exact zeros for constant
     # columns, and no cancellation when a column's mean dwarfs its spread); held
     # transposed, so that the shift and the sums run along contiguous rows
@@ -575,26 +607,31 @@ def remove_lindep(
     cov = G / n - np.outer(mean, mean)
     var = np.maximum(np.diag(cov), 0.0)
     scale = np.abs(first) + np.sqrt(np.diag(G) / n)
-    keep &= var[:k] > (1e-10 * np.maximum(scale[:k], 1e-300)) ** 2
-    if not keep.any():
-        return keep
+    drops = {}
+    for i in np.flatnonzero(~(var[:k] > (1e-10 * np.maximum(scale[:k], 1e-300)) ** 2)):
+        drops[int(i)] = "constant"
+    if len(drops) == k:
+        return drops
     sd = np.sqrt(np.where(var > 0, var, 1.0))
     cor = cov / np.outer(sd, sd)
-    keep &= ~(np.abs(cor[:k, k]) >= maxcor)
-    idx = np.flatnonzero(keep)
+    for i in range(k):
+        r = abs(cor[i, k])
+        if i not in drops and r >= max_corr:
+            drops[i] = f"correlation with the target {r:.6g} >= max_corr"
+    idx = np.array([i for i in range(k) if i not in drops], dtype=np.int64)
     if len(idx) <= 1:
-        return keep
+        return drops
     cx = cor[np.ix_(idx, idx)]
     while len(idx) > 1:
         w, v = np.linalg.eigh(cx)
         if w[0] / w[-1] >= eps:
             break
         drop = int(np.argmax(np.abs(v[:, 0])))
-        keep[idx[drop]] = False
+        drops[int(idx[drop])] = "collinear with other predictors"
         sel = np.arange(len(idx)) != drop
         idx = idx[sel]
         cx = cx[np.ix_(sel, sel)]
-    return keep
+    return drops
 
 
 def _is_constant(y: np.ndarray) -> bool:

@@ -19,13 +19,13 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from ._blas import single_threaded_blas as _single_threaded_blas
-from ._data import decode, encode
+from ._data import decode, encode, missing_markers
 from ._design import (
     DesignBuilder,
     cluster_columns,
+    collinear_drops,
     default_methods,
     make_predictor_matrix,
-    remove_lindep,
     validate_predictor_matrix,
     varying_clusters,
 )
@@ -39,6 +39,10 @@ __all__ = ["MultilevelIterativeImputer"]
 _VISIT_SEQUENCES = ("roman", "arabic", "monotone", "revmonotone")
 _INIT_STRATEGIES = ("sample", "mean")
 _POOL_SIZE = 10_000  # observed values kept per column for the initial fill of new data
+# predictors whose correlation matrix has a smallest-to-largest eigenvalue ratio
+# below this are numerically singular: one of them is dropped
+_SINGULAR = 1e-8
+_INDICATOR_PREFIX = "missingindicator_"
 
 
 class _TargetCoding:
@@ -110,13 +114,53 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         Initial fill: random draws of observed values (R mice), or the mean
         (the most frequent category for categorical columns).
     remove_collinear : bool, default=True
-        Drop constant and collinear predictors at each visit (R's
-        ``remove.lindep``), recording each event in ``log_``.
+        At each visit, drop from a target's predictors (on its observed rows)
+        those that are constant, those that duplicate the target (absolute
+        correlation with it at least ``max_corr``) and, among predictors that
+        are exactly or numerically collinear (their correlation matrix has a
+        smallest-to-largest eigenvalue ratio below 1e-8), one at a time until
+        the rest are not. Every drop is recorded in ``log_`` and summarised
+        in one warning per fit naming target, predictor and reason. False
+        keeps every predictor.
+    max_corr : float in (0, 1], default=1 - 1e-8
+        A predictor whose absolute correlation with the target reaches this
+        is dropped (``remove_collinear=True`` only). The default drops only a
+        predictor that is the target up to a linear map and rounding, and
+        keeps a predictor that is merely strong (a correlation of 0.995 is
+        information, not a problem). R mice's rule is ``max_corr=0.99``.
     random_state : None, int, SeedSequence or Generator, default=None
         Seed of the chain. A new generator is made at every ``fit``, so
         refitting with an int seed reproduces the result.
     verbose : int, default=0
         0 silent; 1 prints one line per iteration.
+    missing_values : float, int, str or list of them, default=np.nan
+        Placeholders for missing values besides NaN, None, ``pd.NA`` and
+        ``NaT`` (which always mark missing entries), e.g. ``-999`` or
+        ``["?", "n/a"]``: the entries equal to one are imputed (scikit-learn's
+        meaning). In the output, an entry that was such a placeholder holds
+        its imputation; one left unimputed keeps the placeholder.
+    keep_empty_features : bool, default=False
+        A column entirely missing in fit cannot be imputed. False (as
+        scikit-learn's imputers): it is left out of the output of
+        ``fit_transform`` and ``transform``, with a warning naming it. True:
+        it is kept, its missing entries filled with 0 (numeric columns; other
+        kinds stay missing). Either way it is no predictor.
+    add_indicator : bool, default=False
+        Append one boolean column ``missingindicator_<name>`` per column that
+        had missing values in fit, True where the entry was missing in the
+        data being transformed (scikit-learn's ``MissingIndicator``).
+    skip_complete : bool, default=False
+        True: columns complete in fit get no model (faster fits); if new data
+        has missing values there, ``transform`` fills them with the initial
+        fill (``initial_strategy``) only. False: with ``methods=None``, they
+        get their default method, fitted once at the end of fit.
+    drop_cluster : bool, default=False
+        Leave the grouping columns (``cluster``) out of the output: they
+        shape the imputation models but are not passed on, so that an
+        estimator after the imputer in a plain Pipeline does not take the
+        cluster id as a numeric feature.
+    drop_columns : None, label or list of labels, default=None
+        Further columns used in the imputation and left out of the output.
 
     Attributes
     ----------
@@ -138,7 +182,7 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         predictors dropped as constant or collinear, predictors dropped
         because they are incomplete and have no method.
     n_iter_ : int
-        Number of iterations run.
+        Number of iterations run (0 with ``max_iter=0``: the initial fill only).
     levels_ : DataFrame
         One row per grouping level (``level``, ``column``, ``n_units``,
         ``relation_to_next``: "nested" when each unit lies in one unit of the
@@ -184,8 +228,15 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         visit_sequence="roman",
         initial_strategy="sample",
         remove_collinear=True,
+        max_corr=1 - 1e-8,
         random_state=None,
         verbose=0,
+        missing_values=np.nan,
+        keep_empty_features=False,
+        add_indicator=False,
+        skip_complete=False,
+        drop_cluster=False,
+        drop_columns=None,
     ):
         self.methods = methods
         self.predictor_matrix = predictor_matrix
@@ -194,8 +245,15 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         self.visit_sequence = visit_sequence
         self.initial_strategy = initial_strategy
         self.remove_collinear = remove_collinear
+        self.max_corr = max_corr
         self.random_state = random_state
         self.verbose = verbose
+        self.missing_values = missing_values
+        self.keep_empty_features = keep_empty_features
+        self.add_indicator = add_indicator
+        self.skip_complete = skip_complete
+        self.drop_cluster = drop_cluster
+        self.drop_columns = drop_columns
 
     # ------------------------------------------------------------------ #
     # scikit-learn plumbing
@@ -206,7 +264,12 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         return tags
 
     def get_feature_names_out(self, input_features=None):
-        """Output feature names: the input's (the imputer keeps every column).
+        """Output feature names: the input's, less dropped columns, plus indicators.
+
+        The columns left out (``drop_cluster``, ``drop_columns``, empty
+        columns without ``keep_empty_features``) are not named; with
+        ``add_indicator``, ``missingindicator_<name>`` follows for each column
+        that had missing values in fit.
 
         Parameters
         ----------
@@ -217,6 +280,12 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         -------
         ndarray of str
         """
+        names = self._input_names(input_features)
+        out = [names[j] for j in range(len(names)) if j not in self._dropped_out]
+        out += [f"{_INDICATOR_PREFIX}{names[j]}" for j in self._indicated]
+        return np.asarray(out, dtype=object)
+
+    def _input_names(self, input_features):
         check_is_fitted(self, "n_features_in_")
         if input_features is not None:
             input_features = np.asarray(input_features, dtype=object)
@@ -240,8 +309,18 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
     def _validate_params(self):
         if not isinstance(self.max_iter, numbers.Integral) or isinstance(self.max_iter, bool):
             raise TypeError(f"max_iter must be an int, got {type(self.max_iter).__name__}.")
-        if self.max_iter < 1:
-            raise ValueError(f"max_iter must be >= 1, got {self.max_iter}.")
+        if self.max_iter < 0:
+            raise ValueError(f"max_iter must be >= 0, got {self.max_iter}.")
+        if not isinstance(self.max_corr, numbers.Real) or isinstance(self.max_corr, bool):
+            raise TypeError(f"max_corr must be a float, got {type(self.max_corr).__name__}.")
+        if not 0 < self.max_corr <= 1:
+            raise ValueError(f"max_corr must be in (0, 1], got {self.max_corr}.")
+        for flag in ("remove_collinear", "keep_empty_features", "add_indicator",
+                     "skip_complete", "drop_cluster"):
+            if not isinstance(getattr(self, flag), (bool, np.bool_)):
+                raise TypeError(
+                    f"{flag} must be True or False, got {getattr(self, flag)!r}.")
+        self._markers = missing_markers(self.missing_values)
         if isinstance(self.visit_sequence, str):
             if self.visit_sequence not in _VISIT_SEQUENCES:
                 raise ValueError(
@@ -355,7 +434,8 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
 
         def defaults():
             codes = levels[0][0] if levels else None
-            return default_methods(enc, codes, self._cluster_indices, include_complete=True)
+            return default_methods(enc, codes, self._cluster_indices,
+                                   include_complete=not self.skip_complete)
 
         explicit = set()  # columns the user asked to leave as they are
         if spec is None:
@@ -381,6 +461,11 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
             )
         methods, names = {}, {}
         for j, c in enumerate(columns):
+            if j in self._empty:  # nothing to impute it from: left out or kept as it is
+                chosen[c] = ""
+            elif self.skip_complete and not missing_any[j] and c not in (
+                    spec if isinstance(spec, dict) else ()):
+                chosen[c] = ""
             m, label = self._resolve_one_method(chosen[c], c)
             if m is not None and j in self._cluster_indices:
                 raise ValueError(f"The cluster column {c!r} cannot have an imputation method.")
@@ -399,7 +484,13 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
             methods[c], names[c] = m, label
         self._left_as_is = {c for j, c in enumerate(columns)
                             if j not in self._cluster_indices
-                            and (c in explicit or not enc.infos[j].imputable)}
+                            and (c in explicit or not enc.infos[j].imputable
+                                 or j in self._empty)}
+        # complete in fit and given no model: new data's holes get the initial fill
+        self._initial_only = {j for j, c in enumerate(columns)
+                              if self.skip_complete and methods[c] is None
+                              and not missing_any[j] and j not in self._cluster_indices
+                              and enc.infos[j].imputable}
         return methods, names
 
     def _unused_predictors(self, pm_values, columns, infos, methods, n_missing) -> list:
@@ -443,7 +534,7 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         them as a predictor; any other incomplete column needs a fitted method.
         """
         lacking = [columns[j] for j in todo if self.methods_.get(columns[j]) is None
-                   and j not in self._cluster_indices]
+                   and j not in self._cluster_indices and j not in self._initial_only]
         unknown = [c for c in lacking if c not in self._left_as_is]
         if unknown:
             raise ValueError(
@@ -551,7 +642,7 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         self._validate_params()
         self._cluster_indices = self._resolve_cluster(*_column_labels(X))
         self._cluster_index = self._cluster_indices[0] if self._cluster_indices else None
-        enc = encode(X, rescale=True, skip=self._cluster_indices)
+        enc = encode(X, rescale=True, skip=self._cluster_indices, missing_values=self._markers)
         values = enc.values  # a fresh array: X is never modified
         columns = enc.columns
         self._infos = enc.infos
@@ -571,13 +662,9 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         self.levels_ = _describe_levels(levels)
         mask = np.isnan(values)
         n_missing = mask.sum(axis=0)
-        all_missing = [c for j, c in enumerate(columns)
-                       if n_missing[j] == len(values) and enc.infos[j].imputable]
-        if all_missing:
-            raise ValueError(
-                f"Columns {all_missing} are entirely missing: nothing to impute them from. "
-                "Drop them or give them some observed values."
-            )
+        self._empty = {j for j, c in enumerate(columns)
+                       if n_missing[j] == len(values) and enc.infos[j].imputable}
+        self._plan_output(columns, n_missing)
         methods, names = self._resolve_methods(X, enc, n_missing > 0, levels)
         cl_names = [columns[j] for j in self._cluster_indices] or None
         if self.predictor_matrix is None:
@@ -587,6 +674,9 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         pm_values = pm.to_numpy().copy()
         for k in self._cluster_indices:
             pm_values[:, k] = np.where(pm_values[:, k] != 0, -2, 0)
+        for j in sorted(self._empty):
+            pm_values[:, j] = 0
+            pm_values[j, :] = 0
         log = self._unused_predictors(pm_values, columns, enc.infos, methods, n_missing)
         for row in self.levels_.itertuples():
             if row.relation_to_next:
@@ -622,6 +712,7 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         self._warn_levels(targets)
         walk = self._walk(values, mask, targets, levels)
         trace = []
+        self._drops = {}
         for it in range(1, self.max_iter + 1):
             for c in self.visit_sequence_:
                 j = col_pos[c]
@@ -634,12 +725,82 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
                 hook()
         # complete columns with a method: fit once, for transform of new data
         for j, c in enumerate(columns):
-            if methods[c] is not None and n_missing[j] == 0:
+            if methods[c] is not None and n_missing[j] == 0 and self.max_iter > 0:
                 self._visit(walk, j, rng, log, self.max_iter, fit_mode=True, sample=False)
+        self._warn_drops()
         self.n_iter_ = self.max_iter
         self.trace_ = pd.DataFrame(trace, columns=["iteration", "variable", "mean", "sd"])
         self.log_ = pd.DataFrame(log, columns=["iteration", "variable", "event", "detail"])
-        return decode(values, enc, X if enc.is_frame else None)
+        return self._output(decode(values, enc, X if enc.is_frame else None), mask)
+
+    def _plan_output(self, columns, n_missing):
+        """Which input columns leave the output, and which get a missing indicator."""
+        wanted = self.drop_columns
+        if wanted is None:
+            wanted = []
+        elif not isinstance(wanted, (list, tuple, np.ndarray, pd.Index)):
+            wanted = [wanted]
+        unknown = [c for c in wanted if c not in columns]
+        if unknown:
+            raise ValueError(
+                f"drop_columns names columns that are not in X: {unknown} (columns: "
+                f"{list(columns)}).")
+        dropped = {columns.index(c) for c in wanted}
+        if self.drop_cluster:
+            dropped |= set(self._cluster_indices)
+        if self._empty:
+            names = [columns[j] for j in sorted(self._empty)]
+            if self.keep_empty_features:
+                warnings.warn(
+                    f"Columns {names} are entirely missing: nothing to impute them from. They "
+                    "are kept (keep_empty_features=True), numeric ones filled with 0, and are "
+                    "no predictors.", UserWarning, stacklevel=4)
+            else:
+                warnings.warn(
+                    f"Columns {names} are entirely missing: nothing to impute them from. They "
+                    "are left out of the output (keep_empty_features=False) and are no "
+                    "predictors.", UserWarning, stacklevel=4)
+                dropped |= self._empty
+        if len(dropped) == len(columns) and not self.add_indicator:
+            raise ValueError("Every column of X would be left out of the output: check "
+                             "drop_columns, drop_cluster and the entirely missing columns.")
+        self._dropped_out = dropped
+        self._indicated = [j for j in range(len(columns)) if n_missing[j] > 0]
+        if self.add_indicator:
+            clash = [f"{_INDICATOR_PREFIX}{columns[j]}" for j in self._indicated
+                     if f"{_INDICATOR_PREFIX}{columns[j]}" in columns]
+            if clash:
+                raise ValueError(f"add_indicator: X already has columns named {clash}.")
+        else:
+            self._indicated = []
+
+    def _output(self, completed, mask, as_array=False):
+        """The completed data as the user gets it: empty columns, indicators, drops.
+
+        ``mask`` marks the entries that were missing in the data imputed.
+        """
+        if not (self._empty or self._indicated or self._dropped_out):
+            return completed
+        if isinstance(completed, pd.DataFrame):
+            out = completed.copy(deep=False)
+            for j in self._empty if self.keep_empty_features else ():
+                if self._infos[j].storage == "numeric":
+                    out.isetitem(j, out.iloc[:, j].fillna(0))
+            keep = [j for j in range(out.shape[1]) if j not in self._dropped_out]
+            out = out.iloc[:, keep]
+            if self._indicated:
+                names = self._input_names(None)
+                flags = pd.DataFrame(
+                    {f"{_INDICATOR_PREFIX}{names[j]}": (mask[:, j].astype(np.float64)
+                                                      if as_array else mask[:, j])
+                     for j in self._indicated}, index=out.index)
+                out = pd.concat([out, flags], axis=1)
+            return out
+        out = np.array(completed, dtype=np.float64)
+        for j in self._empty if self.keep_empty_features else ():
+            out[mask[:, j], j] = 0.0
+        keep = [j for j in range(out.shape[1]) if j not in self._dropped_out]
+        return np.hstack([out[:, keep], mask[:, self._indicated].astype(np.float64)])
 
     def _fill_pools(self, values, mask, rng):
         """Keep (a sample of) each column's observed values for initial fills."""
@@ -653,7 +814,7 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
     def _initial_fill(self, values, mask, rng):
         for j in range(values.shape[1]):
             mis = mask[:, j]
-            if not mis.any() or j not in self._codings:
+            if not mis.any() or (j not in self._codings and j not in self._initial_only):
                 continue
             pool = self._pools[j]
             if self.initial_strategy == "sample":
@@ -734,12 +895,33 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         """Columns of the design kept for fitting: constant or collinear ones dropped."""
         keep = np.ones(plan.p, dtype=bool)
         if self.remove_collinear and keep.size > 1:
-            keep[1:] = remove_lindep(plan.design("obs").X[:, 1:], y_obs)
-            if not keep.all():
-                dropped = [n for n, k in zip(plan.x_names, keep) if not k]
+            drops = collinear_drops(plan.design("obs").X[:, 1:], y_obs, eps=_SINGULAR,
+                                    max_corr=self.max_corr)
+            if drops:
+                keep[[1 + i for i in drops]] = False
+                dropped = [plan.x_names[1 + i] for i in sorted(drops)]
                 log.append(dict(iteration=it, variable=name, event="predictors dropped",
                                 detail=f"constant or collinear: {dropped}"))
+                for i, why in drops.items():
+                    self._drops.setdefault((name, plan.x_names[1 + i]), why.split(" ")[0])
         return keep
+
+    def _warn_drops(self):
+        """One warning per fit naming every dropped predictor, its target and why."""
+        if not self._drops:
+            return
+        reasons = {"constant": "constant", "correlation": f"duplicates the target (|r| >= "
+                   f"max_corr={self.max_corr:.10g})", "collinear": "collinear with other "
+                   "predictors", "the": "the target is constant"}
+        by_target = {}
+        for (target, predictor), why in self._drops.items():
+            by_target.setdefault(target, []).append(f"{predictor!r} ({reasons[why]})")
+        listed = "; ".join(f"{t!r}: {', '.join(p)}" for t, p in by_target.items())
+        warnings.warn(
+            f"remove_collinear dropped predictors of {len(by_target)} target(s) on their "
+            f"observed rows (at one iteration or more): {listed}. Set max_corr or "
+            "remove_collinear=False to keep them; log_ lists each drop.",
+            UserWarning, stacklevel=4)
 
     def _cluster_label(self, codes):
         known = self._cluster_values_
@@ -866,13 +1048,14 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         if positional:  # fitted on named columns: read the array's columns by position
             X = pd.DataFrame(X, columns=self.feature_names_in_)
             is_frame = True
-        enc = encode(X, infos=self._infos)
+        enc = encode(X, infos=self._infos, missing_values=self._markers)
         values = enc.values
         levels = self._levels(X, enc.columns, fit=False)
         groups, n_groups = levels[0][:2] if levels else (None, 0)
         mask = np.isnan(values)
         if not mask.any():
-            return _as_input(decode(values, enc, X if is_frame else None), positional)
+            return _as_input(self._output(decode(values, enc, X if is_frame else None), mask,
+                                          positional), positional)
         if groups is not None:
             self._check_cluster_level(values, groups, n_groups)
         columns = enc.columns
@@ -890,7 +1073,8 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         for _ in range(self.max_iter):
             for j in order:
                 self._visit(walk, j, rng, None, 0, fit_mode=False)
-        return _as_input(decode(values, enc, X if is_frame else None), positional)
+        return _as_input(self._output(decode(values, enc, X if is_frame else None), mask,
+                                      positional), positional)
 
 
 @dataclass

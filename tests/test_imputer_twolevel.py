@@ -163,7 +163,11 @@ def test_single_cluster(method):
     rng = np.random.default_rng(2)
     X.loc[rng.random(200) < 0.3, "y"] = np.nan
     X.loc[rng.random(200) < 0.3, "z"] = np.nan
-    imp, out = _impute(X, method)
+    # w is a cluster-level variable: constant with one cluster, dropped and said so
+    with pytest.warns(UserWarning, match=r"'y': 'w' \(constant\)"):
+        out = MultilevelIterativeImputer(cluster="g", methods=method, max_iter=5,
+                                         predictor_matrix=_pm(list(X.columns), PM_YZ),
+                                         random_state=0).fit_transform(X)
     _assert_completed(X, out)
     # one cluster: the imputations follow the observed regression on x
     # (slope standard errors about 0.1)

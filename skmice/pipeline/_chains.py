@@ -11,6 +11,7 @@ any work is scheduled and every chain runs with one BLAS thread
 from __future__ import annotations
 
 import contextlib
+import warnings
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
@@ -121,6 +122,35 @@ def fit_chain(imputer, X, seed: int, hook=None):
 # ---------------------------------------------------------------------------
 
 
+class _Recorded:
+    """``task`` run with its warnings recorded; returns (result, warnings).
+
+    Warnings raised in a worker process would reach no one: they are
+    recorded there and raised again in the calling process by
+    :func:`run_chains`. The wrapper keeps the task's name (joblib and Dask
+    name their work after it) and pickles with the standard pickle.
+    """
+
+    def __init__(self, task):
+        self.task = task
+        self.__name__ = getattr(task, "__name__", type(task).__name__)
+
+    def __call__(self, *args):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = self.task(*args)
+        return result, [(w.category, str(w.message)) for w in caught]
+
+
+def _raise_again(records: list) -> None:
+    """Raise each distinct warning of the chains once, in the calling process."""
+    seen = set()
+    for category, message in (r for chain in records for r in chain):
+        if (category, message) not in seen:
+            seen.add((category, message))
+            warnings.warn(message, category, stacklevel=4)
+
+
 def run_parallel(tasks: list, n_jobs, on_result=None) -> list:
     """Run joblib ``tasks``; ``on_result(k)`` is called as the k-th result arrives.
 
@@ -186,15 +216,20 @@ def run_chains(
     seeds = spawn_seeds(random_state, n_chains)
     progress = ChainProgress.start(n_chains, n_iterations, verbose, callback)
     if progress is None:
-        return run_parallel([delayed(task)(*args, seed, None) for seed in seeds], n_jobs)
-    # iterations are seen as they happen when the chains run in this process,
-    # else counted as each chain's result arrives
-    in_process = effective_n_jobs(n_jobs) == 1
-    tasks = [
-        delayed(task)(*args, seed, progress.iteration_hook(k) if in_process else None)
-        for k, seed in enumerate(seeds)
-    ]
-    try:
-        return run_parallel(tasks, n_jobs, on_result=progress.chain_done)
-    finally:
-        progress.close()
+        out = run_parallel([delayed(_Recorded(task))(*args, seed, None) for seed in seeds],
+                           n_jobs)
+    else:
+        # iterations are seen as they happen when the chains run in this process,
+        # else counted as each chain's result arrives
+        in_process = effective_n_jobs(n_jobs) == 1
+        tasks = [
+            delayed(_Recorded(task))(*args, seed,
+                                    progress.iteration_hook(k) if in_process else None)
+            for k, seed in enumerate(seeds)
+        ]
+        try:
+            out = run_parallel(tasks, n_jobs, on_result=progress.chain_done)
+        finally:
+            progress.close()
+    _raise_again([records for _, records in out])
+    return [result for result, _ in out]
