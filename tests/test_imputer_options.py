@@ -241,3 +241,21 @@ def test_drop_columns_by_label_and_position():
     with pytest.raises(ValueError, match=r"drop_columns names columns that are not in X: "
                                          r"\['nope'\]"):
         MultilevelIterativeImputer(drop_columns="nope").fit(X)
+
+
+@pytest.mark.parametrize("include_target", [False, True])
+def test_meta_estimator_with_an_imputer_that_leaves_columns_out(include_target):
+    from skmice import MultipleImputationPipeline
+
+    X, y_true, _ = _strong()
+    X = X.drop(columns="y").assign(e=np.nan, w=np.random.default_rng(0).normal(size=len(X)))
+    X.loc[::7, "w"] = np.nan
+    imp = MultilevelIterativeImputer(cluster="c", drop_cluster=True, add_indicator=True,
+                                     max_iter=1)
+    pipe = MultipleImputationPipeline(imp, LinearRegression(), n_imputations=2,
+                                      include_target=include_target, random_state=0)
+    with pytest.warns(UserWarning, match="entirely missing"):
+        pipe.fit(X, y_true)
+    assert list(pipe.estimators_[0].feature_names_in_) == [
+        "x", "w", "missingindicator_e", "missingindicator_w"]
+    assert pipe.predict(X).shape == (len(X),)

@@ -54,7 +54,7 @@ def _fit_pair(imputer, estimator, X, y, drop, fit_params, seed, hook=None):
     imp, completed = fit_chain(imputer, X, seed, hook)
     est = seeded_estimator(estimator, seed)
     with single_threaded_blas():
-        est.fit(drop_columns(completed, drop), y, **fit_params)
+        est.fit(drop_columns(completed, drop, imp), y, **fit_params)
     return imp, est
 
 
@@ -62,7 +62,7 @@ def _apply_pair(imputer, estimator, X, drop, method):
     """Impute X with one fitted chain (no refit) and call ``estimator.<method>``."""
     with single_threaded_blas():
         completed = imputer.transform(X)
-        return np.asarray(getattr(estimator, method)(drop_columns(completed, drop)))
+        return np.asarray(getattr(estimator, method)(drop_columns(completed, drop, imputer)))
 
 
 # ---------------------------------------------------------------------------

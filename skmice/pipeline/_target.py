@@ -102,8 +102,19 @@ def columns_to_drop(imputer, X_aug, drop_cluster: bool, include_target: bool) ->
     return drop
 
 
-def drop_columns(X, drop):
-    """Remove the columns at positions ``drop`` (a DataFrame keeps its other labels)."""
+def drop_columns(X, drop, imputer=None):
+    """Remove the columns at input positions ``drop`` (a DataFrame keeps its other labels).
+
+    ``drop`` counts the imputer's input columns; with a fitted ``imputer``
+    that leaves some of them out of its output (``drop_cluster``,
+    ``drop_columns``, empty columns), the positions are mapped to its output
+    and the columns already gone are skipped.
+    """
+    gone = getattr(imputer, "_dropped_out", None)
+    if gone:
+        kept = [j for j in range(imputer.n_features_in_) if j not in gone]
+        where = {j: k for k, j in enumerate(kept)}
+        drop = [where[j] for j in drop if j in where]
     if not drop:
         return X
     if isinstance(X, pd.DataFrame):
