@@ -123,8 +123,8 @@ def missing_markers(missing_values) -> tuple:
     for v in values:
         if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
             continue
-        if not isinstance(v, (str, bool, int, float, np.generic)) or isinstance(
-                v, np.datetime64):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(
+                v, (str, int, float, np.integer, np.floating)):
             raise TypeError(
                 f"missing_values must be NaN, a number, a string or a list of them, got "
                 f"{v!r} ({type(v).__name__}).")
@@ -133,25 +133,40 @@ def missing_markers(missing_values) -> tuple:
 
 
 def declared_missing(series: pd.Series, markers: tuple) -> np.ndarray:
-    """Where ``series`` holds one of the user's placeholders for missing values."""
+    """Where ``series`` holds one of the user's placeholders for missing values.
+
+    Numbers match numbers and text matches text (``0`` never matches
+    ``False``, ``"1"`` never matches ``1``); boolean columns hold no
+    placeholders.
+    """
     hit = np.zeros(len(series), dtype=bool)
-    if not markers:
+    numbers = [m for m in markers if not isinstance(m, (str, bool))]
+    texts = [m for m in markers if isinstance(m, str)]
+    dtype = series.dtype
+    if not markers or pd.api.types.is_bool_dtype(dtype):
         return hit
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        wanted = [m for m in markers if m in set(series.cat.categories)]
+    if isinstance(dtype, pd.CategoricalDtype):
+        cats = dtype.categories
+        wanted = [c for c in cats if _same_kind_in(c, numbers, texts)]
         return series.isin(wanted).to_numpy() if wanted else hit
-    numeric = pd.api.types.is_numeric_dtype(series.dtype)
-    for m in markers:
-        if numeric and isinstance(m, str):
-            continue  # a text placeholder never equals a number
-        if not numeric and not isinstance(m, str) and pd.api.types.is_string_dtype(
-                series.dtype) and not pd.api.types.is_object_dtype(series.dtype):
-            continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            eq = series.to_numpy(dtype=object) == m
-        hit |= np.asarray(eq, dtype=bool) & ~_is_missing(series)
+    if pd.api.types.is_numeric_dtype(dtype):
+        if not numbers:
+            return hit
+        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        return np.isin(values, np.asarray(numbers, dtype=np.float64))
+    observed = ~_is_missing(series)
+    objects = series.to_numpy(dtype=object)
+    hit[observed] = [_same_kind_in(v, numbers, texts) for v in objects[observed]]
     return hit
+
+
+def _same_kind_in(value, numbers: list, texts: list) -> bool:
+    """``value`` equals one of ``texts`` (a string) or of ``numbers`` (a number)."""
+    if isinstance(value, str):
+        return value in texts
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        return False
+    return any(value == m for m in numbers)
 
 
 def _without_markers(series: pd.Series, hit: np.ndarray) -> pd.Series:
