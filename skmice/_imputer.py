@@ -784,12 +784,14 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         if isinstance(completed, pd.DataFrame):
             out = completed.copy(deep=False)
             for j in self._empty if self.keep_empty_features else ():
-                if self._infos[j].storage == "numeric":
-                    out.isetitem(j, out.iloc[:, j].fillna(0))
+                if self._infos[j].storage == "numeric" and mask[:, j].any():
+                    col = out.iloc[:, j].copy()
+                    col.iloc[np.flatnonzero(mask[:, j])] = 0
+                    out.isetitem(j, col)
             keep = [j for j in range(out.shape[1]) if j not in self._dropped_out]
             out = out.iloc[:, keep]
             if self._indicated:
-                names = self._input_names(None)
+                names = list(completed.columns)
                 flags = pd.DataFrame(
                     {f"{_INDICATOR_PREFIX}{names[j]}": (mask[:, j].astype(np.float64)
                                                       if as_array else mask[:, j])
