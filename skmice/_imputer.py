@@ -832,7 +832,8 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         if len(self._cluster_indices) < 2:
             return
         names = sorted({self.method_names_[self._infos[j].name] for j in targets
-                        if self.methods_[self._infos[j].name].needs_groups})
+                        if self.methods_[self._infos[j].name].needs_groups
+                        and not self.methods_[self._infos[j].name].models_all_levels})
         if names:
             warnings.warn(
                 f"Methods {names} model one grouping level: they use the first of "

@@ -258,6 +258,10 @@ class ConditionalMethod(BaseEstimator):
     needs_random_part : bool
         With ``needs_groups``: whether the method uses the random part ``Z``
         (False for methods that need only the unit codes).
+    models_all_levels : bool
+        With ``needs_groups``: True for methods that model every grouping
+        level of ``design.levels`` (False: the first only, and the imputer
+        warns when the data has more).
 
     Examples
     --------
@@ -283,6 +287,7 @@ class ConditionalMethod(BaseEstimator):
     needs_selection: bool = False
     needs_all_rows: bool = False
     needs_random_part: bool = True
+    models_all_levels: bool = False
     _parameter_constraints: dict = {}
 
     def _label(self) -> str:
