@@ -18,6 +18,7 @@ code  meaning
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -121,6 +122,30 @@ def cluster_columns(cluster) -> list:
     if isinstance(cluster, list):
         return list(cluster)
     return [cluster]
+
+
+def cluster_position(cluster, columns, is_frame: bool) -> int:
+    """The position of one grouping column among ``columns``.
+
+    A label of a DataFrame's column, or (X an array) a column position.
+
+    Raises
+    ------
+    ValueError
+        Naming ``cluster`` and the columns, when it is neither.
+    """
+    if cluster in columns:
+        return list(columns).index(cluster)
+    if not is_frame and isinstance(cluster, numbers.Integral) and 0 <= cluster < len(columns):
+        return int(cluster)
+    if not is_frame and isinstance(cluster, numbers.Integral):
+        raise ValueError(
+            f"cluster={cluster!r} is not a column position of X ({len(columns)} columns).")
+    hint = "" if is_frame else (
+        " X has no column names (an array): give the cluster column's position, or pass "
+        "a DataFrame.")
+    raise ValueError(
+        f"cluster={cluster!r} is not a column of X (columns: {list(columns)}).{hint}")
 
 
 def make_predictor_matrix(X, cluster=None) -> pd.DataFrame:

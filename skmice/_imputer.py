@@ -23,6 +23,7 @@ from ._data import decode, encode, missing_markers
 from ._design import (
     DesignBuilder,
     cluster_columns,
+    cluster_position,
     collinear_drops,
     default_methods,
     make_predictor_matrix,
@@ -341,32 +342,10 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         wanted = cluster_columns(self.cluster)
         if isinstance(self.cluster, list) and not wanted:
             raise ValueError("cluster=[] names no column: give None or at least one column.")
-        out = [self._resolve_one_cluster(c, columns, is_frame) for c in wanted]
+        out = [cluster_position(c, columns, is_frame) for c in wanted]
         if len(set(out)) < len(out):
             raise ValueError(f"cluster={self.cluster!r} names a column twice.")
         return out
-
-    @staticmethod
-    def _resolve_one_cluster(cluster, columns, is_frame) -> int:
-        if cluster in columns:
-            return columns.index(cluster)
-        if (
-            not is_frame
-            and isinstance(cluster, numbers.Integral)
-            and 0 <= cluster < len(columns)
-        ):
-            return int(cluster)
-        if not is_frame and isinstance(cluster, numbers.Integral):
-            raise ValueError(
-                f"cluster={cluster!r} is not a column position of X ({len(columns)} "
-                "columns)."
-            )
-        hint = "" if is_frame else (
-            " X has no column names (an array): give the cluster column's position, or pass "
-            "a DataFrame.")
-        raise ValueError(
-            f"cluster={cluster!r} is not a column of X (columns: {list(columns)}).{hint}"
-        )
 
     def _levels(self, X, columns, fit: bool) -> list:
         """The grouping levels of X: (unit codes, number of units, column label) each."""

@@ -9,13 +9,11 @@ the cluster column from the completed data before the estimator sees it.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from .._design import cluster_columns, make_methods
+from .._design import cluster_columns, cluster_position, make_methods
 from .._imputer import MultilevelIterativeImputer
 
 __all__ = [
@@ -79,14 +77,13 @@ def append_target(X, column):
 def cluster_labels(imputer, columns, is_frame) -> list:
     """The labels (frame) or positions (array) of the imputer's grouping columns."""
     params = imputer.get_params(deep=False)
+    columns = list(columns)
     out = []
     for cluster in cluster_columns(params.get("cluster")):
-        if cluster in list(columns):
-            out.append(cluster)
-        elif (not is_frame and isinstance(cluster, numbers.Integral)
-              and 0 <= cluster < len(columns)):
-            out.append(int(cluster))
-        # else: the imputer reports the bad value when it is fitted
+        try:
+            out.append(columns[cluster_position(cluster, columns, is_frame)])
+        except ValueError:
+            pass  # the imputer reports the bad value when it is fitted
     return out
 
 
