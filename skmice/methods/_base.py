@@ -320,7 +320,7 @@ class ConditionalMethod(BaseEstimator):
         design = check_design(self, design, n_rows=y.shape[0])
         self._fit(design, y, as_generator(random_state))
         self.n_features_in_ = design.X.shape[1]
-        if self.needs_groups:
+        if self.needs_groups and design.Z is not None:
             self.n_features_z_ = design.Z.shape[1]
         return self
 

@@ -67,16 +67,18 @@ def check_design(method, design, n_rows: int | None = None, fitted: bool = False
             raise ValueError(
                 f"{name} is a two-level method: the design needs Z and groups (a cluster column)."
             )
-        Z = _float2d(Z if Z is not None else np.ones((n, 1)), "Z", name)
         groups = np.asarray(groups)
         if groups.ndim != 1 or (groups.size and not np.issubdtype(groups.dtype, np.integer)):
             raise TypeError(f"{name}: design.groups must be a 1-d array of integer codes.")
-        if Z.shape[0] != n or groups.shape[0] != n:
-            raise ValueError(
-                f"{name}: X, Z and groups have {n}, {Z.shape[0]} and {groups.shape[0]} rows."
-            )
-        if Z.shape[1] == 0:
-            raise ValueError(f"{name}: design.Z needs at least the random intercept column.")
+        if groups.shape[0] != n:
+            raise ValueError(f"{name}: X and groups have {n} and {groups.shape[0]} rows.")
+        if Z is not None:  # methods that use only the unit codes need no random part
+            Z = _float2d(Z, "Z", name)
+            if Z.shape[0] != n:
+                raise ValueError(f"{name}: X and Z have {n} and {Z.shape[0]} rows.")
+            if Z.shape[1] == 0:
+                raise ValueError(
+                    f"{name}: design.Z needs at least the random intercept column.")
         if groups.size and (groups.min() < 0 or groups.max() >= max(n_groups, 0)):
             raise ValueError(
                 f"{name}: cluster codes must lie in [0, n_groups={n_groups}), "
@@ -102,7 +104,8 @@ def check_design(method, design, n_rows: int | None = None, fitted: bool = False
                 f"{name}: design.X must have {want} columns as in fit, got shape {X.shape}."
             )
         want_z = getattr(method, "n_features_z_", None)
-        if method.needs_groups and want_z is not None and Z.shape[1] != want_z:
+        if method.needs_groups and want_z is not None and Z is not None \
+                and Z.shape[1] != want_z:
             raise ValueError(
                 f"{name}: the design has {X.shape[1]} fixed and {Z.shape[1]} random "
                 f"columns; fit saw {want} and {want_z}."

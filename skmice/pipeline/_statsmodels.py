@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 __all__ = ["StatsmodelsClassifier", "StatsmodelsRegressor"]
 
@@ -44,7 +44,7 @@ class _StatsmodelsLinearModel(BaseEstimator):
 
     def _linear_predictor(self, X):
         """``X @ coef + intercept`` for new data."""
-        check_is_fitted(self, "coef_")
+        check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
         return X @ np.ravel(self.coef_) + np.ravel(self.intercept_)[0]
 
@@ -93,20 +93,37 @@ class StatsmodelsRegressor(RegressorMixin, _StatsmodelsLinearModel):
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
         sample_weight : array-like of shape (n_samples,), optional
-            Weights (WLS).
+            Non-negative weights, not all zero: weighted least squares
+            (statsmodels ``WLS``, weights inversely proportional to the
+            variance of the errors). Rows of weight zero are left out of
+            the fit, as if they had been removed from X and y, so that
+            ``results_`` (number of observations, residual degrees of
+            freedom, covariance matrix) is that of the fit without them.
 
         Returns
         -------
-        self
+        self : StatsmodelsRegressor
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            If ``sample_weight`` has negative values, is all zero, or does
+            not have one value per row of X.
         """
         import statsmodels.api as sm
 
         X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
-        exog = self._exog(X)
         if sample_weight is None:
-            model = sm.OLS(pd.Series(y, name="y"), exog)
+            model = sm.OLS(pd.Series(y, name="y"), self._exog(X))
         else:
-            model = sm.WLS(pd.Series(y, name="y"), exog, weights=np.asarray(sample_weight))
+            weights = _check_sample_weight(
+                sample_weight, X, dtype=np.float64, ensure_non_negative=True
+            )
+            kept = weights > 0
+            model = sm.WLS(
+                pd.Series(y[kept], name="y"), self._exog(X[kept]), weights=weights[kept]
+            )
         self.intercept_, self.coef_ = self._keep(model.fit())
         return self
 
@@ -120,6 +137,7 @@ class StatsmodelsRegressor(RegressorMixin, _StatsmodelsLinearModel):
         Returns
         -------
         ndarray of shape (n_samples,)
+            ``X @ coef_ + intercept_``.
         """
         return self._linear_predictor(X)
 
@@ -163,27 +181,43 @@ class StatsmodelsClassifier(ClassifierMixin, _StatsmodelsLinearModel):
     ((3, 2), [0, 1])
     """
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # a binary model: y with more than two classes is refused in fit
+        tags.classifier_tags.multi_class = False
+        return tags
+
     def fit(self, X, y):
         """Fit by maximum likelihood.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,), two classes
+        y : array-like of shape (n_samples,)
+            Labels of two classes; the second of ``np.unique(y)`` is the
+            modelled event.
 
         Returns
         -------
-        self
+        self : StatsmodelsClassifier
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            If y does not have exactly two classes.
         """
         import statsmodels.api as sm
 
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
-        self.classes_ = np.unique(y)
-        if len(self.classes_) != 2:
+        classes = np.unique(y)
+        if len(classes) != 2:
             raise ValueError(
-                f"StatsmodelsClassifier is binary: y has {len(self.classes_)} classes."
+                "StatsmodelsClassifier is binary: y must have exactly 2 classes, "
+                f"got {len(classes)} ({classes.tolist()[:10]})."
             )
+        self.classes_ = classes
         event = (y == self.classes_[1]).astype(np.float64)
         model = sm.Logit(pd.Series(event, name="y"), self._exog(X))
         intercept, coef = self._keep(model.fit(disp=0))
@@ -213,6 +247,7 @@ class StatsmodelsClassifier(ClassifierMixin, _StatsmodelsLinearModel):
         Returns
         -------
         ndarray of shape (n_samples, 2)
+            Probabilities of ``classes_[0]`` and ``classes_[1]``.
         """
         p = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
         return np.column_stack([1.0 - p, p])
@@ -227,5 +262,7 @@ class StatsmodelsClassifier(ClassifierMixin, _StatsmodelsLinearModel):
         Returns
         -------
         ndarray of shape (n_samples,)
+            ``classes_[1]`` where the log odds are positive, else ``classes_[0]``.
         """
+        check_is_fitted(self)
         return self.classes_[(self.decision_function(X) > 0).astype(int)]
