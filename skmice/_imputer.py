@@ -617,7 +617,7 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         with _single_threaded_blas():
             return self._fit_transform(X)
 
-    def _fit_transform(self, X):
+    def _fit_transform(self, X, on_iteration=None):
         self._validate_params()
         self._cluster_indices = self._resolve_cluster(*_column_labels(X))
         self._cluster_index = self._cluster_indices[0] if self._cluster_indices else None
@@ -699,9 +699,8 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
                 trace.append((it, c, *_trace_stats(draws, enc.infos[j].exponent)))
             if self.verbose:
                 print(f"[skmice] iteration {it}/{self.max_iter} done", file=sys.stderr)
-            hook = getattr(self, "_iteration_hook", None)  # progress bars of callers
-            if hook is not None:
-                hook()
+            if on_iteration is not None:  # progress of the chains' runner
+                on_iteration()
         # complete columns with a method: fit once, for transform of new data
         for j, c in enumerate(columns):
             if methods[c] is not None and n_missing[j] == 0 and self.max_iter > 0:

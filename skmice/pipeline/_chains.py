@@ -10,7 +10,6 @@ any work is scheduled and every chain runs with one BLAS thread
 
 from __future__ import annotations
 
-import contextlib
 import warnings
 
 import numpy as np
@@ -85,19 +84,6 @@ def seeded_estimator(estimator, seed: int):
 # ---------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _iteration_hook(imputer, hook):
-    """Give the imputer ``hook`` to call after every iteration, for the body only."""
-    if hook is None or not isinstance(imputer, MultilevelIterativeImputer):
-        yield
-        return
-    imputer._iteration_hook = hook
-    try:
-        yield
-    finally:
-        del imputer._iteration_hook
-
-
 def fit_chain(imputer, X, seed: int, hook=None):
     """Fit one chain: a clone of ``imputer`` seeded with ``seed``, on X.
 
@@ -112,8 +98,11 @@ def fit_chain(imputer, X, seed: int, hook=None):
         X completed by the chain.
     """
     imp = seeded_imputer(imputer, seed)
-    with _iteration_hook(imp, hook), single_threaded_blas():
-        completed = imp.fit_transform(X)
+    with single_threaded_blas():
+        if hook is not None and isinstance(imp, MultilevelIterativeImputer):
+            completed = imp._fit_transform(X, on_iteration=hook)
+        else:
+            completed = imp.fit_transform(X)
     return imp, completed
 
 
