@@ -126,3 +126,48 @@ def test_design_levels_api():
     single.Z = np.ones((2, 1))  # setting a first-level part creates the level
     assert len(single.levels) == 1 and single.groups is None
     assert "2 units" in repr(d.take([0]))
+
+
+@pytest.mark.parametrize("names", [
+    ("class", "school"),  # plain labels
+    (("cl", 1), ("sch", 2)),  # tuple labels: one column each, not a list of columns
+    ("class id ✓", "school\n"),  # odd text
+    (3, 7),  # integer labels of a DataFrame
+])
+def test_hostile_grouping_labels(names):
+    X = _three_level().rename(columns={"class": names[0], "school": names[1]})
+    before = X.copy(deep=True)
+    imp = MultilevelIterativeImputer(cluster=[names[0], names[1]], methods={"y": "2l.pan"},
+                                     max_iter=2, random_state=0)
+    with pytest.warns(UserWarning, match="model one grouping level"):
+        out = imp.fit_transform(X)
+    pd.testing.assert_frame_equal(X, before)
+    assert out["y"].notna().all()
+    assert list(imp.levels_["column"]) == [names[0], names[1]]
+    assert list(imp.levels_["relation_to_next"]) == ["nested", ""]
+
+
+def test_grouping_columns_of_an_array_by_position():
+    X = _three_level()
+    arr = X[["class", "school", "x", "y"]].to_numpy()
+    imp = MultilevelIterativeImputer(cluster=[0, 1], methods={3: "2l.pan"}, max_iter=2,
+                                     random_state=0)
+    with pytest.warns(UserWarning, match="model one grouping level"):
+        out = imp.fit_transform(arr)
+    assert not np.isnan(out).any()
+    np.testing.assert_array_equal(out[:, :3], arr[:, :3])
+    assert list(imp.levels_["n_units"]) == [48, 12]
+    with pytest.raises(ValueError, match=r"cluster=5 is not a column position of X \(4"):
+        MultilevelIterativeImputer(cluster=[0, 5]).fit(arr)
+    with pytest.raises(ValueError, match="names a column twice"):
+        MultilevelIterativeImputer(cluster=[1, 1]).fit(arr)
+    with pytest.raises(ValueError, match="cluster=\\[\\] names no column"):
+        MultilevelIterativeImputer(cluster=[]).fit(arr)
+
+
+def test_missing_unit_code_at_an_upper_level_is_named():
+    X = _three_level()
+    X["school"] = X["school"].astype(float)
+    X.loc[5, "school"] = np.nan
+    with pytest.raises(ValueError, match="cluster column 'school' has missing values"):
+        MultilevelIterativeImputer(cluster=["class", "school"]).fit(X)
