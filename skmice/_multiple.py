@@ -247,19 +247,117 @@ class MultiplyImputedData:
         ----------
         fn : callable
             Takes one completed dataset (its own copy) and returns a fitted model
-            (statsmodels results, a scikit-learn estimator, or a
-            ``(params, cov)`` pair).
+            (statsmodels results, a scikit-learn linear model or a Pipeline
+            ending in one, a ``(params, cov)`` pair, or anything
+            :func:`skmice.analysis.extract` understands).
 
         Returns
         -------
         MultipleAnalyses
             A list of the m fits with ``.pool()``, ``.summary()``, ``D1``-``D3``.
+
+        Notes
+        -----
+        *scikit-learn models.* scikit-learn computes no standard errors, and
+        a fitted model does not keep its training data. So when ``fn``
+        returns a fitted scikit-learn estimator, ``analyze`` keeps the
+        completed dataset it handed to ``fn`` (the very object: columns
+        ``fn`` adds to it in place count) in ``MultipleAnalyses.datasets``,
+        and pooling computes the covariance matrix from it
+        (:func:`skmice.analysis.linear_model_estimate`, the same function
+        :class:`~skmice.MultipleImputationPipeline` uses, so both give the
+        same pooled table on the same imputations):
+
+        - X is the dataset's columns named by the model's
+          ``feature_names_in_`` (a Pipeline's input columns): fit it on a
+          DataFrame, ``model.fit(d[["x1", "x2"]], d["y"])``;
+        - y is the column of the dataset, among the others, of which the
+          fitted coefficients are the fit (least squares for
+          ``LinearRegression``; maximum likelihood for
+          ``LogisticRegression(C=np.inf)``). A transformed outcome must be
+          added to the dataset first (``d["log_y"] = np.log(d["y"])``), and
+          the model fitted on all rows without ``sample_weight``;
+        - terms are named ``Intercept`` then the features entering the last
+          step (a Pipeline's ``model[:-1].get_feature_names_out()``).
+
+        Covariances are computed for ``LinearRegression`` and unpenalised
+        binary ``LogisticRegression`` (alone or last in a Pipeline). For any
+        other model, or when X or y cannot be found, ``pool()`` raises a
+        TypeError saying what is missing; then return ``(params, cov)``,
+        statsmodels results, or
+        ``skmice.analysis.linear_model_estimate(model, X, y)`` from ``fn``.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd
+        >>> from sklearn.linear_model import LinearRegression
+        >>> from skmice import multiple_impute
+        >>> rng = np.random.default_rng(1)
+        >>> X = pd.DataFrame({"x": rng.normal(size=60)})
+        >>> X["y"] = 1 + X["x"] + rng.normal(size=60)
+        >>> X.loc[::4, "x"] = np.nan
+        >>> mi = multiple_impute(X, n_imputations=3, random_state=0)
+        >>> fits = mi.analyze(lambda d: LinearRegression().fit(d[["x"]], d["y"]))
+        >>> list(fits.pool().index)
+        ['Intercept', 'x']
         """
-        from .analysis import MultipleAnalyses
+        from .analysis import MultipleAnalyses, _has_coefficients
 
         if not callable(fn):
             raise TypeError("fn must be callable: it receives one completed dataset.")
-        return MultipleAnalyses([fn(d) for d in self])
+        results, datasets = [], []
+        for d in self:
+            result = fn(d)
+            results.append(result)
+            # the dataset of a scikit-learn fit, for its covariance (kept only then)
+            datasets.append(d if _has_coefficients(result) else None)
+        return MultipleAnalyses(results, datasets=datasets)
+
+    def analyze_mixed(self, formula: str, reml: bool = True, n_jobs: int | None = None):
+        """Fit a linear mixed model, lme4 style, on every completed dataset.
+
+        ``mi.analyze_mixed("popular ~ sex * texp + (1 + sex | school)")`` is
+        R's ``with(imp, lmer(popular ~ sex * texp + (1 + sex | school)))``:
+        :func:`skmice.mixed.lmer` on each dataset, batched. When only the
+        outcome differs between the datasets, the design is built once and
+        the sufficient statistics of all m outcomes come from one pass over
+        the rows.
+
+        Parameters
+        ----------
+        formula : str
+            lme4-style formula with one grouping factor (see
+            :func:`skmice.mixed.lmer`).
+        reml : bool, default=True
+            REML (lme4's default) or maximum likelihood (for
+            ``D2(use="likelihood")`` on fixed effects).
+        n_jobs : int, optional
+            Fits run in parallel with joblib (None = 1 unless inside a
+            ``joblib.parallel_backend`` context; -1 = all cores).
+
+        Returns
+        -------
+        MultipleAnalyses
+            The m :class:`~skmice.mixed.LmerResults`; ``.pool()`` gives
+            mitml's ``testEstimates`` table (``dfcom = inf``: Rubin's df, as
+            mitml without ``df.com``), ``.pool_extra()`` its ``extra.pars``
+            (variance components, residual variance, ICC).
+
+        Examples
+        --------
+        >>> from skmice import MultilevelIterativeImputer, multiple_impute
+        >>> from skmice.datasets import make_popularity
+        >>> data = make_popularity(n_schools=30, random_state=0).data.drop(columns="pupil")
+        >>> imputer = MultilevelIterativeImputer(cluster="school", max_iter=3)
+        >>> mi = multiple_impute(data, imputer, n_imputations=3, random_state=0)
+        >>> fits = mi.analyze_mixed("popular ~ sex * texp + (1 + sex | school)")
+        >>> list(fits.pool().index), list(fits.pool_extra().index)[-2:]
+        (['Intercept', 'sex', 'texp', 'sex:texp'], ['Residual~~Residual', 'ICC|school'])
+        """
+        from .analysis import MultipleAnalyses
+        from .mixed import lmer_each
+
+        return MultipleAnalyses(lmer_each(formula, self.imputations, reml=reml, n_jobs=n_jobs))
 
     @property
     def trace_(self) -> pd.DataFrame:

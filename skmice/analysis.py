@@ -2,7 +2,10 @@
 
 :func:`extract` turns one fitted model (statsmodels results, a scikit-learn
 linear estimator, a ``(params, cov)`` pair or a dict) into an
-:class:`AnalysisEstimate`. :class:`MultipleAnalyses` is the list of the m
+:class:`AnalysisEstimate`; :func:`linear_model_estimate` computes the covariance
+matrix of a scikit-learn linear model from the data it was fitted on (for
+both ``analyze`` and :class:`~skmice.MultipleImputationPipeline`).
+:class:`MultipleAnalyses` is the list of the m
 per-imputation fits (R's ``mira``), returned by
 ``MultiplyImputedData.analyze(fn)``; it pools them (:meth:`MultipleAnalyses.pool`,
 R ``mice::pool``) and compares nested models (``D1``, ``D2``, ``D3``).
@@ -19,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 from .pooling import D1 as _pool_D1
 from .pooling import D2 as _pool_D2
@@ -27,7 +31,7 @@ from .pooling import MultiParameterTest, _check_dfcom, wald_statistics
 from .pooling import pool as _pool
 from .pooling import pool_extra as _pool_extra
 
-__all__ = ["AnalysisEstimate", "MultipleAnalyses", "extract"]
+__all__ = ["AnalysisEstimate", "MultipleAnalyses", "extract", "linear_model_estimate"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,7 +44,7 @@ class AnalysisEstimate:
         Point estimates, indexed by term name.
     cov : DataFrame or None
         Their covariance matrix (rows and columns = ``params.index``); None
-        when the model provides none (scikit-learn estimators).
+        when it is unknown (see ``no_cov_reason``).
     dfcom : float
         Complete-data degrees of freedom (the residual df of OLS/GLM fits, as R
         mice uses); ``inf`` for a large sample or when unknown.
@@ -52,6 +56,10 @@ class AnalysisEstimate:
         for mixed models the variance components, residual variance and ICC,
         labelled as mitml does (``"Intercept~~Intercept|school"``,
         ``"Intercept~~sex|school"``, ``"Residual~~Residual"``, ``"ICC|school"``).
+    no_cov_reason : str
+        Why ``cov`` is None, naming what is missing and how to supply it (for
+        a scikit-learn estimator whose covariance could not be computed);
+        empty otherwise.
 
     Examples
     --------
@@ -67,6 +75,7 @@ class AnalysisEstimate:
     dfcom: float = math.inf
     llf: Callable | None = field(default=None, repr=False)
     extra: pd.Series | None = None
+    no_cov_reason: str = field(default="", repr=False)
 
 
 # ---------------------------------------------------------------------------
@@ -188,24 +197,109 @@ def _extract_statsmodels(result) -> AnalysisEstimate:
     )
 
 
-def _extract_sklearn(est) -> AnalysisEstimate:
-    coef = np.asarray(est.coef_, dtype=float)
+# ---------------------------------------------------------------------------
+# scikit-learn estimators: coefficients, term names and a computed covariance
+# ---------------------------------------------------------------------------
+
+#: How far (in standard errors) an estimator's coefficients may lie from the
+#: fit recomputed on the given data before the data are judged not to be the
+#: ones it was fitted on. Least squares is solved exactly; the iterative
+#: solver of LogisticRegression stops at its ``tol`` (lbfgs with the default
+#: tol=1e-4 ends up to about 0.01 standard errors away at n = 100,000 rows).
+_FIT_TOLERANCE = {"ols": 1e-6, "logit": 0.1}
+
+_FOR_STANDARD_ERRORS = (
+    "For standard errors, use a model that reports them (statsmodels results from the "
+    "analysis function; StatsmodelsRegressor or StatsmodelsClassifier in a pipeline), or "
+    "return (params, cov) from the analysis function."
+)
+
+
+class _NoCovariance(Exception):
+    """The covariance of a scikit-learn estimator cannot be computed (the message says why)."""
+
+
+class _UnsupportedModel(_NoCovariance, TypeError):
+    pass
+
+
+class _DataMismatch(_NoCovariance, ValueError):
+    pass
+
+
+def _is_pipeline(estimator) -> bool:
+    from sklearn.pipeline import Pipeline
+
+    return isinstance(estimator, Pipeline)
+
+
+def _final_step(estimator):
+    """The model holding the coefficients: the last step of a Pipeline, else the estimator."""
+    return estimator[-1] if _is_pipeline(estimator) else estimator
+
+
+def _statsmodels_results(final):
+    """The statsmodels results kept by an adapter (``StatsmodelsRegressor``), or None."""
+    results = getattr(final, "results_", None)
+    if results is not None and _is_statsmodels(results) and hasattr(results, "cov_params"):
+        return results
+    return None
+
+
+def _has_coefficients(obj) -> bool:
+    """A fitted scikit-learn estimator (or Pipeline) whose final step has ``coef_``."""
+    if _is_statsmodels(obj) or isinstance(obj, (tuple, Mapping, AnalysisEstimate)):
+        return False
+    try:
+        final = _final_step(obj)
+    except (TypeError, IndexError):
+        return False
+    return hasattr(final, "coef_") or _statsmodels_results(final) is not None
+
+
+def _feature_names(estimator, p: int) -> list:
+    """Names of the p features entering the final step.
+
+    For a Pipeline, ``estimator[:-1].get_feature_names_out()`` (so one-hot
+    columns are named ``onehot__g_b``...); for a bare estimator, its
+    ``feature_names_in_``; ``x0..x{p-1}`` when neither is available.
+    """
+    names = None
+    if _is_pipeline(estimator) and len(estimator) > 1:
+        try:
+            names = estimator[:-1].get_feature_names_out()
+        except (AttributeError, TypeError, ValueError):
+            names = None  # a step without get_feature_names_out
+    if names is None:
+        names = getattr(_final_step(estimator), "feature_names_in_", None)
+    if names is None or len(names) != p:
+        return [f"x{j}" for j in range(p)]
+    return [str(n) for n in names]
+
+
+def _coef_params(estimator) -> tuple[pd.Series, bool]:
+    """The coefficients of a fitted linear model as a named Series; and its fit_intercept.
+
+    Terms: ``Intercept`` (when fitted), then the features entering the final
+    step (:func:`_feature_names`); multi-row ``coef_`` (multi-class or
+    multi-output) gets ``[class]`` suffixes.
+    """
+    final = _final_step(estimator)
+    coef = np.asarray(final.coef_, dtype=float)
     if coef.ndim == 1:
         coef = coef[None, :]
     if coef.ndim != 2:
-        raise TypeError(f"{type(est).__name__}.coef_ has unsupported shape {coef.shape}.")
-    p = coef.shape[1]
-    features = getattr(est, "feature_names_in_", None)
-    features = [str(f) for f in features] if features is not None else [f"x{j}" for j in range(p)]
-    fit_intercept = bool(getattr(est, "fit_intercept", True))
+        raise TypeError(f"{type(final).__name__}.coef_ has unsupported shape {coef.shape}.")
+    rows, p = coef.shape
+    features = _feature_names(estimator, p)
+    fit_intercept = bool(getattr(final, "fit_intercept", True))
     intercept = np.broadcast_to(
-        np.atleast_1d(np.asarray(getattr(est, "intercept_", 0.0), dtype=float)), (coef.shape[0],)
+        np.atleast_1d(np.asarray(getattr(final, "intercept_", 0.0), dtype=float)), (rows,)
     )
-    rows = coef.shape[0]
     if rows == 1:
         suffixes = [""]
     else:
-        classes = getattr(est, "classes_", None)
+        classes = getattr(final, "classes_", None)
         if classes is None or len(classes) != rows:
             classes = range(rows)
         suffixes = [f"[{c}]" for c in classes]
@@ -216,10 +310,402 @@ def _extract_sklearn(est) -> AnalysisEstimate:
             values.append(intercept[r])
         names.extend(f + suffixes[r] for f in features)
         values.extend(coef[r])
-    return _from_parts(pd.Series(values, index=names, dtype=float), None, dfcom=None)
+    return pd.Series(values, index=names, dtype=float), fit_intercept
 
 
-def extract(result) -> AnalysisEstimate:
+def _model_kind(final, sample_weight) -> str:
+    """``"ols"`` or ``"logit"``: the models whose covariance skmice computes.
+
+    Raises _UnsupportedModel, naming why, for every other estimator.
+    """
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+
+    name = type(final).__name__
+    rows = np.atleast_2d(np.asarray(final.coef_)).shape[0]
+    if isinstance(final, LinearRegression):
+        if getattr(final, "positive", False):
+            raise _UnsupportedModel(
+                f"{name}(positive=True) is a constrained fit: its coefficients have no "
+                f"covariance matrix for Rubin's rules. {_FOR_STANDARD_ERRORS}"
+            )
+        if rows > 1:
+            raise _UnsupportedModel(
+                f"{name} was fitted to {rows} outputs: skmice computes the covariance of a "
+                f"single outcome only (fit one model per outcome). {_FOR_STANDARD_ERRORS}"
+            )
+        return "ols"
+    if isinstance(final, LogisticRegression):
+        params = final.get_params()
+        if not (params.get("penalty") is None or np.isinf(params.get("C", 1.0))):
+            raise _UnsupportedModel(
+                f"{name}(C={params.get('C')!r}) is penalised (L2 by default): its shrunk "
+                "coefficients have no standard errors for Rubin's rules. Fit "
+                f"{name}(C=np.inf) (unpenalised maximum likelihood). {_FOR_STANDARD_ERRORS}"
+            )
+        if rows > 1:
+            raise _UnsupportedModel(
+                f"{name} is multinomial ({rows} classes): skmice computes the covariance of a "
+                f"binary logistic regression only. {_FOR_STANDARD_ERRORS}"
+            )
+        if params.get("class_weight") is not None or sample_weight is not None:
+            raise _UnsupportedModel(
+                f"{name} was fitted with class_weight or sample_weight: skmice computes the "
+                f"covariance of an unweighted logistic regression only. {_FOR_STANDARD_ERRORS}"
+            )
+        return "logit"
+    params = final.get_params()
+    penalty = [p for p in ("alpha", "C", "l1_ratio") if p in params]
+    why = (
+        f" is penalised ({penalty[0]}={params[penalty[0]]!r}): its shrunk coefficients have no "
+        "standard errors for Rubin's rules"
+        if penalty
+        else " is not a model whose covariance skmice computes"
+    )
+    raise _UnsupportedModel(
+        f"{name}{why}. skmice computes the covariance of LinearRegression and of unpenalised "
+        "binary LogisticRegression(C=np.inf), alone or as the last step of a Pipeline. "
+        + _FOR_STANDARD_ERRORS
+    )
+
+
+def _design_matrix(estimator, X, fit_intercept: bool) -> np.ndarray:
+    """What the final step was fitted on: X through the Pipeline's transformers, plus 1s."""
+    if _is_pipeline(estimator) and len(estimator) > 1:
+        X = estimator[:-1].transform(X)
+    if hasattr(X, "toarray"):  # a scipy sparse matrix (one-hot encoders)
+        X = X.toarray()
+    Z = np.asarray(X, dtype=float)
+    if Z.ndim != 2:
+        raise _DataMismatch(f"X must be 2-D, got shape {Z.shape}.")
+    if not np.all(np.isfinite(Z)):
+        raise _DataMismatch("X (after the Pipeline's transformers) has missing or infinite values.")
+    if fit_intercept:
+        Z = np.column_stack([np.ones(Z.shape[0]), Z])
+    return Z
+
+
+class _LinearFit:
+    """A fitted linear model's coefficients against the design matrix it was fitted on.
+
+    Holds what does not depend on the outcome: the design matrix Z, the
+    weights, the coefficients beta and the inverse information matrix at
+    beta (``(Z'WZ)^-1`` for least squares, ``(Z'VZ)^-1`` with ``V =
+    diag(p (1 - p))`` for the logistic regression). :meth:`check` then
+    measures, for an outcome y, how far beta is from the fit of y (the
+    Newton step ``H^-1 score`` in standard errors) and :meth:`estimate`
+    gives the covariance: ``sigma^2 (Z'WZ)^-1`` with ``sigma^2 = sum w
+    r^2 / (n - k)`` (statsmodels OLS/WLS) or ``(Z'VZ)^-1`` (statsmodels
+    Logit); ``dfcom = n - k`` (their residual df, as R mice uses), n
+    counting the rows of non-zero weight.
+    """
+
+    def __init__(self, estimator, X, sample_weight=None):
+        final = _final_step(estimator)
+        self.name = type(final).__name__
+        self.final = final
+        self.kind = _model_kind(final, sample_weight)
+        self.params, fit_intercept = _coef_params(estimator)
+        Z = _design_matrix(estimator, X, fit_intercept)
+        n, k = Z.shape
+        if k != len(self.params):
+            raise _DataMismatch(
+                f"X gives {k} columns to {self.name} (intercept included), but it has "
+                f"{len(self.params)} coefficients: X is not the data it was fitted on."
+            )
+        if sample_weight is None:
+            w = np.ones(n)
+        else:
+            w = np.asarray(sample_weight, dtype=float).reshape(-1)
+            if w.shape != (n,) or not np.all(np.isfinite(w)) or np.any(w < 0):
+                raise _DataMismatch(
+                    f"sample_weight must hold {n} finite non-negative values, one per row of X."
+                )
+        self.keep = w > 0
+        self.Z, self.w = Z[self.keep], w[self.keep]
+        self.n, self.k = self.Z.shape
+        self.beta = self.params.to_numpy()
+        if self.n <= self.k:
+            raise _DataMismatch(
+                f"{self.name} has {self.k} coefficients but {self.n} rows: no residual "
+                "degrees of freedom, no covariance matrix."
+            )
+        eta = self.Z @ self.beta
+        if self.kind == "logit":
+            self.prob = expit(eta)
+            curvature = self.w * self.prob * (1.0 - self.prob)
+        else:
+            self.eta = eta
+            curvature = self.w
+        # (Z' C Z)^-1 through the SVD of sqrt(C) Z, refusing a rank-deficient design
+        _, s, vt = np.linalg.svd(self.Z * np.sqrt(curvature)[:, None], full_matrices=False)
+        small = s <= s[0] * max(self.n, self.k) * np.finfo(float).eps if s[0] > 0 else s >= 0
+        if np.any(small):
+            null = np.abs(vt[small]).max(axis=0) > 1e-8
+            terms = [t for t, z in zip(self.params.index, null) if z]
+            raise _DataMismatch(
+                f"the design matrix of {self.name} is rank deficient: the terms {terms} are "
+                "collinear (e.g. one dummy per category next to the intercept: use "
+                "OneHotEncoder(drop='first')"
+                + (", or classes perfectly separated by them" if self.kind == "logit" else "")
+                + "), so their covariance matrix does not exist."
+            )
+        self.information_inverse = (vt.T / s**2) @ vt
+
+    def response(self, y) -> np.ndarray:
+        """The outcome as floats (the event indicator of ``classes_[1]`` for a logit)."""
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.ndim != 1 or y.shape[0] != self.keep.shape[0]:
+            raise _DataMismatch(
+                f"y must be 1-D with one value per row of X ({self.keep.shape[0]}), got shape "
+                f"{y.shape}."
+            )
+        if self.kind == "logit":
+            classes = self.final.classes_
+            if not np.all(np.isin(y, classes)):
+                raise _DataMismatch(f"y has values outside {self.name}.classes_ {list(classes)}.")
+            out = (y == classes[1]).astype(float)
+        else:
+            try:
+                out = y.astype(float)
+            except (TypeError, ValueError):
+                raise _DataMismatch("y is not numeric.") from None
+        if not np.all(np.isfinite(out)):
+            raise _DataMismatch("y has missing or infinite values.")
+        return out[self.keep]
+
+    def _cov_and_step(self, y: np.ndarray):
+        if self.kind == "logit":
+            scale = 1.0
+            score = self.Z.T @ (self.w * (y - self.prob))
+        else:
+            resid = y - self.eta
+            scale = float(np.sum(self.w * resid**2) / (self.n - self.k))
+            score = self.Z.T @ (self.w * resid)
+        cov = scale * self.information_inverse
+        step = self.information_inverse @ score
+        se = np.sqrt(np.diag(cov))
+        floor = 1e-12 * np.maximum(1.0, np.abs(self.beta))
+        return cov, float(np.max(np.abs(step) / np.maximum(se, floor)))
+
+    def check(self, y: np.ndarray) -> float:
+        """Distance, in standard errors, from beta to the fit of the outcome ``y``."""
+        return self._cov_and_step(y)[1]
+
+    def estimate(self, y: np.ndarray) -> AnalysisEstimate:
+        """The estimates and their covariance, if beta is the fit of ``y``."""
+        cov, distance = self._cov_and_step(y)
+        if distance > _FIT_TOLERANCE[self.kind]:
+            raise _DataMismatch(self.mismatch(distance))
+        return _from_parts(self.params, cov, dfcom=float(self.n - self.k))
+
+    def mismatch(self, distance: float) -> str:
+        fit = "least-squares" if self.kind == "ols" else "maximum-likelihood"
+        solver = (
+            "; or the solver stopped early (raise max_iter, lower tol)"
+            if self.kind == "logit"
+            else ""
+        )
+        return (
+            f"the coefficients of {self.name} are not the {fit} fit of y on X (they are "
+            f"{distance:.3g} standard errors away from it): it was fitted on other data (a "
+            f"subset of rows, transformed columns, sample_weight){solver}."
+        )
+
+
+def linear_model_estimate(estimator, X, y, sample_weight=None) -> AnalysisEstimate:
+    """Coefficients and their covariance matrix of a fitted scikit-learn linear model.
+
+    scikit-learn computes no standard errors; this computes them from the
+    data the model was fitted on, as statsmodels would, so that the model
+    can be pooled by Rubin's rules. Both roads to pooling use it: a
+    :class:`~skmice.MultipleImputationPipeline` calls it on each completed
+    training set, and :meth:`skmice.MultiplyImputedData.analyze` on the
+    completed dataset it gave the analysis function.
+
+    Parameters
+    ----------
+    estimator : LinearRegression, LogisticRegression or Pipeline
+        Fitted: :class:`~sklearn.linear_model.LinearRegression` (one
+        outcome, ``positive=False``), an unpenalised binary
+        :class:`~sklearn.linear_model.LogisticRegression` (``C=np.inf``, no
+        ``class_weight``), or a :class:`~sklearn.pipeline.Pipeline` whose
+        last step is one of them.
+    X : DataFrame or array-like of shape (n_samples, n_features)
+        The data ``estimator`` was fitted on (a Pipeline's input: its
+        transformers are applied here).
+    y : array-like of shape (n_samples,)
+        The outcome it was fitted to.
+    sample_weight : array-like of shape (n_samples,), optional
+        The weights of the fit (LinearRegression only: weighted least
+        squares, as statsmodels ``WLS``; rows of weight zero do not count).
+
+    Returns
+    -------
+    AnalysisEstimate
+        ``params``: the estimator's own coefficients, named ``Intercept``
+        then the features entering the final step (a Pipeline's
+        ``estimator[:-1].get_feature_names_out()``, else
+        ``feature_names_in_``, else ``x0, x1, ...``). ``cov``: ``sigma^2
+        (Z'WZ)^-1``, ``sigma^2 = sum w r^2 / (n - k)`` for least squares
+        (statsmodels ``OLS``/``WLS``), the inverse Fisher information
+        ``(Z'VZ)^-1`` for the logistic regression (statsmodels ``Logit``),
+        where Z is the design matrix (the column of 1s first). ``dfcom``:
+        ``n - k``, the residual df that R mice uses.
+
+    Raises
+    ------
+    TypeError
+        If ``estimator`` is none of the above (a penalised model, a
+        multinomial or weighted logistic regression, a non-linear model):
+        the message says why and what to use instead.
+    ValueError
+        If X and y are not the data ``estimator`` was fitted on (its
+        coefficients are not their least-squares or maximum-likelihood fit),
+        or the design matrix is rank deficient (collinear terms).
+
+    See Also
+    --------
+    extract : the estimates of any fitted model.
+    MultipleAnalyses.pool : Rubin's rules over the m analyses.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> import statsmodels.formula.api as smf
+    >>> from sklearn.linear_model import LinearRegression
+    >>> from skmice.analysis import linear_model_estimate
+    >>> rng = np.random.default_rng(0)
+    >>> d = pd.DataFrame({"x": rng.normal(size=30)})
+    >>> d["y"] = 1 + 2 * d["x"] + rng.normal(size=30)
+    >>> model = LinearRegression().fit(d[["x"]], d["y"])
+    >>> est = linear_model_estimate(model, d[["x"]], d["y"])
+    >>> list(est.params.index), est.dfcom
+    (['Intercept', 'x'], 28.0)
+    >>> ols = smf.ols("y ~ x", d).fit()
+    >>> bool(np.allclose(est.cov, ols.cov_params()))
+    True
+    """
+    if not _has_coefficients(estimator) or _statsmodels_results(_final_step(estimator)):
+        raise TypeError(
+            f"estimator must be a fitted LinearRegression, LogisticRegression or a Pipeline "
+            f"ending in one, got {type(estimator).__name__}."
+        )
+    fit = _LinearFit(estimator, X, sample_weight)
+    return fit.estimate(fit.response(y))
+
+
+def _estimate_from_dataset(estimator, data) -> AnalysisEstimate:
+    """:func:`linear_model_estimate` with X and y found in the completed dataset ``data``.
+
+    X is ``data[estimator.feature_names_in_]``; y is the column of ``data``
+    (not among those) of which the coefficients are the fit. Raises
+    _NoCovariance with what is missing.
+    """
+    name = type(_final_step(estimator)).__name__
+    how = (
+        " Or compute the estimates in the analysis function: return "
+        "skmice.analysis.linear_model_estimate(model, X, y), (params, cov) or statsmodels "
+        "results."
+    )
+    features = getattr(estimator, "feature_names_in_", None)
+    if features is None or not isinstance(data, pd.DataFrame):
+        raise _DataMismatch(
+            f"{name} was fitted on data without column names, so which columns of the "
+            "completed dataset it used is unknown: fit it on a DataFrame (d[[...]]) so that "
+            "its feature_names_in_ names them." + how
+        )
+    features = [str(f) for f in features]
+    labels = {str(c): c for c in data.columns}
+    absent = [f for f in features if f not in labels]
+    if absent:
+        raise _DataMismatch(
+            f"{name} was fitted on the columns {absent}, which the completed dataset given to "
+            "the analysis function does not have (to use a derived column, add it to that "
+            "dataset in place: d['log_x'] = np.log(d['x']))." + how
+        )
+    fit = _LinearFit(estimator, data[[labels[f] for f in features]])
+    best = None
+    for label, column in labels.items():
+        if label in features:
+            continue
+        try:
+            y = fit.response(data[column])
+        except _DataMismatch:
+            continue  # not numeric, missing values, labels other than classes_
+        distance = fit.check(y)
+        if best is None or distance < best[0]:
+            best = (distance, y, label)
+    if best is None or best[0] > _FIT_TOLERANCE[fit.kind]:
+        closest = (
+            f" (the closest, {best[2]!r}, is {best[0]:.3g} standard errors away)"
+            if best is not None
+            else ""
+        )
+        raise _DataMismatch(
+            f"the outcome {name} was fitted to is none of the completed dataset's columns"
+            f"{closest}: analyze finds y as the column of the dataset whose fit on "
+            f"{features} the coefficients are, so y must be such a column (to model a "
+            "transformed outcome, add it to the dataset in place: d['log_y'] = "
+            "np.log(d['y'])), and the model fitted on all rows, without sample_weight."
+            + (
+                " Or the solver stopped early (raise max_iter, lower tol)."
+                if fit.kind == "logit"
+                else ""
+            )
+            + how
+        )
+    return fit.estimate(best[1])
+
+
+def _extract_estimator(estimator, X=None, y=None, sample_weight=None, data=None):
+    """Estimates of a fitted scikit-learn estimator or Pipeline (both roads to pooling).
+
+    The coefficients always, named as :func:`linear_model_estimate` does.
+    The covariance: a statsmodels adapter's own (``results_``, its terms
+    renamed after the Pipeline's features); else computed by
+    :func:`linear_model_estimate` from ``X, y, sample_weight`` (the
+    pipeline) or from the completed dataset ``data`` (``analyze``); when it
+    cannot be, ``cov`` is None and ``no_cov_reason`` says why.
+    """
+    final = _final_step(estimator)
+    results = _statsmodels_results(final)
+    if results is not None:
+        est = _extract_statsmodels(results)
+        intercept = ["Intercept"] if getattr(final, "fit_intercept", True) else []
+        names = intercept + _feature_names(estimator, len(est.params) - len(intercept))
+        if len(set(names)) == len(est.params):
+            mapping = dict(zip(est.params.index, names))
+            est = AnalysisEstimate(
+                params=est.params.rename(index=mapping),
+                cov=est.cov.rename(index=mapping, columns=mapping),
+                dfcom=est.dfcom,
+                llf=est.llf,
+                extra=est.extra,
+            )
+        return est
+    try:
+        if X is not None:
+            fit = _LinearFit(estimator, X, sample_weight)
+            return fit.estimate(fit.response(y))
+        if data is not None:
+            return _estimate_from_dataset(estimator, data)
+        _model_kind(final, None)
+        reason = (
+            f"the covariance of {type(final).__name__} is computed from the data it was "
+            "fitted on, which extract() was not given: pool the fits of "
+            "MultiplyImputedData.analyze (it keeps each completed dataset), pass "
+            "extract(model, data=dataset), or call "
+            "skmice.analysis.linear_model_estimate(model, X, y)."
+        )
+    except _NoCovariance as exc:
+        reason = str(exc)
+    params, _ = _coef_params(estimator)
+    return AnalysisEstimate(params=params, cov=None, dfcom=math.inf, no_cov_reason=reason)
+
+
+def extract(result, data=None) -> AnalysisEstimate:
     """Extract estimates, covariance and complete-data df from one fitted model.
 
     Parameters
@@ -235,12 +721,30 @@ def extract(result) -> AnalysisEstimate:
           covariance only, ``dfcom = inf``, and in ``extra`` the random-effects
           covariance entries, the residual variance and the ICC (random-intercept
           variance over itself plus the residual variance) with mitml's labels;
-        - a scikit-learn linear estimator (``coef_``, ``intercept_``): estimates
-          only, ``cov = None`` (scikit-learn computes no standard errors, so
-          these cannot be pooled by Rubin's rules), ``dfcom = inf``;
+        - a fitted scikit-learn linear estimator (``coef_``, ``intercept_``),
+          or a :class:`~sklearn.pipeline.Pipeline` ending in one: its
+          coefficients, named ``Intercept`` then the features entering the
+          final step (``result[:-1].get_feature_names_out()`` for a
+          Pipeline, else ``feature_names_in_``, else ``x0, x1, ...``). The
+          covariance is computed by :func:`linear_model_estimate` (for
+          ``LinearRegression`` and unpenalised binary ``LogisticRegression``)
+          when ``data``, the dataset the model was fitted on, is given;
+          otherwise, or for other estimators, ``cov`` is None and
+          ``no_cov_reason`` says why. A
+          :class:`~skmice.StatsmodelsRegressor` or
+          :class:`~skmice.StatsmodelsClassifier` gives its statsmodels
+          results;
+        - :func:`skmice.mixed.lmer` results: as statsmodels ``MixedLM``
+          (fixed effects, their covariance, ``dfcom = inf`` as mitml, and the
+          variance components and ICC in ``extra``);
         - a tuple ``(params, cov)`` or ``(params, cov, dfcom)``, or a dict with
           keys ``"params"``, ``"cov"`` and optionally ``"dfcom"``, ``"extra"``;
         - an :class:`AnalysisEstimate` (returned unchanged).
+    data : DataFrame, optional
+        For a scikit-learn estimator: the (completed) dataset it was fitted
+        on, from which X and y are rebuilt as
+        :meth:`skmice.MultiplyImputedData.analyze` documents. Ignored for
+        other results.
 
     Returns
     -------
@@ -249,7 +753,8 @@ def extract(result) -> AnalysisEstimate:
     Raises
     ------
     TypeError
-        For unsupported objects.
+        For unsupported objects (e.g. a scikit-learn model without
+        coefficients).
     ValueError
         For inconsistent shapes or labels in a tuple or dict.
 
@@ -272,17 +777,24 @@ def extract(result) -> AnalysisEstimate:
     >>> list(est.params.index), est.dfcom
     (['Intercept', 'x'], 28.0)
 
-    scikit-learn (no covariance):
+    scikit-learn: the covariance needs the data of the fit:
 
     >>> from sklearn.linear_model import LinearRegression
-    >>> est = extract(LinearRegression().fit(d[["x"]], d["y"]))
-    >>> list(est.params.index), est.cov is None
-    (['Intercept', 'x'], True)
+    >>> model = LinearRegression().fit(d[["x"]], d["y"])
+    >>> extract(model).cov is None
+    True
+    >>> est = extract(model, data=d)
+    >>> list(est.params.index), est.dfcom
+    (['Intercept', 'x'], 28.0)
     """
     if isinstance(result, AnalysisEstimate):
         return result
     if _is_statsmodels(result):
         return _extract_statsmodels(result)
+    from .mixed import LmerResults
+
+    if isinstance(result, LmerResults):  # skmice.mixed.lmer: as MixedLM, mitml's dfcom = inf
+        return _from_parts(result.params, result.cov_params(), None, result.variance_components)
     if isinstance(result, Mapping):
         unknown = set(result) - {"params", "cov", "dfcom", "extra"}
         if "params" not in result or unknown:
@@ -301,8 +813,15 @@ def extract(result) -> AnalysisEstimate:
                 "items."
             )
         return _from_parts(*result)
-    if hasattr(result, "coef_"):
-        return _extract_sklearn(result)
+    if _has_coefficients(result):
+        return _extract_estimator(result, data=data)
+    if hasattr(result, "fit"):
+        raise TypeError(
+            f"cannot extract estimates from a {type(_final_step(result)).__name__}: it has no "
+            "coefficients (coef_: not a fitted linear model), so there is nothing to pool by "
+            "Rubin's rules. Fit a linear model, or return statsmodels results, a (params, cov) "
+            "tuple or a dict from the analysis function."
+        )
     raise TypeError(
         f"cannot extract estimates from a {type(result).__name__}: expected statsmodels "
         "results, a fitted scikit-learn linear estimator, a (params, cov) tuple or a dict."
@@ -455,6 +974,16 @@ class MultipleAnalyses(list):
     ----------
     iterable : iterable
         The m fitted results, in imputation order.
+    datasets : sequence, optional
+        The dataset each result was fitted on, aligned with ``iterable``
+        (None where unknown). Used only for scikit-learn estimators, whose
+        covariance is computed from their data (:func:`extract`);
+        :meth:`skmice.MultiplyImputedData.analyze` fills it.
+
+    Attributes
+    ----------
+    datasets : list
+        As given (None entries by default).
 
     See Also
     --------
@@ -489,6 +1018,10 @@ class MultipleAnalyses(list):
     (['Intercept', 'x'], 3)
     """
 
+    def __init__(self, iterable=(), datasets=None):
+        super().__init__(iterable)
+        self.datasets = list(datasets) if datasets is not None else [None] * len(self)
+
     def __repr__(self) -> str:
         kinds = sorted({type(r).__name__ for r in self})
         return f"MultipleAnalyses(m={len(self)}, results={', '.join(kinds) or 'none'})"
@@ -510,7 +1043,10 @@ class MultipleAnalyses(list):
         >>> [float(e.params.iloc[0]) for e in fits.extract()]
         [1.0, 2.0]
         """
-        return [extract(r) for r in self]
+        datasets = getattr(self, "datasets", [])
+        return [
+            extract(r, data=datasets[i] if i < len(datasets) else None) for i, r in enumerate(self)
+        ]
 
     def _estimates(self, require_cov: bool = True, name: str = "analyses"):
         if len(self) < 2:
@@ -526,10 +1062,13 @@ class MultipleAnalyses(list):
                     f"analysis 0 estimates {terms}; every imputation must fit the same model."
                 )
             if require_cov and e.cov is None:
+                why = e.no_cov_reason or (
+                    "use a model that reports standard errors (e.g. statsmodels) or pass "
+                    "(params, cov) pairs."
+                )
                 raise TypeError(
                     f"{name}: analysis {i} ({type(self[i]).__name__}) has no covariance matrix, "
-                    "so Rubin's rules cannot be applied; use a model that reports standard "
-                    "errors (e.g. statsmodels) or pass (params, cov) pairs."
+                    f"so Rubin's rules cannot be applied: {why}"
                 )
         return ests, terms
 
@@ -567,8 +1106,8 @@ class MultipleAnalyses(list):
         ----------
         dfcom : float, optional
             Complete-data degrees of freedom. Default: that of the first
-            analysis, as R mice does (the residual df for OLS/GLM, ``inf`` for
-            mixed models and scikit-learn estimators).
+            analysis, as R mice does (the residual df for OLS/GLM and for
+            scikit-learn linear models, ``inf`` for mixed models).
         conf_level : float, default=0.95
             Level of the confidence intervals.
 
@@ -580,7 +1119,8 @@ class MultipleAnalyses(list):
         Raises
         ------
         TypeError
-            If an analysis provides no covariance matrix.
+            If an analysis provides no covariance matrix (the message says what
+            is missing, e.g. for a penalised scikit-learn model).
         ValueError
             If fewer than 2 analyses or the analyses estimate different terms.
 

@@ -1,8 +1,10 @@
-"""scikit-learn's estimator checks on the imputer."""
+"""scikit-learn's estimator checks on the public estimators."""
+
+import importlib.util
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skmice import MultilevelIterativeImputer
+from skmice import MultilevelIterativeImputer, StatsmodelsClassifier, StatsmodelsRegressor
 
 # Checks expected to fail, with the reason.
 EXPECTED_FAILED_CHECKS = {
@@ -13,14 +15,30 @@ EXPECTED_FAILED_CHECKS = {
     "check_dtype_object": "skmice's own error message names the column and its mixed types",
 }
 
+# The statsmodels adapters pass every check (StatsmodelsClassifier is tagged
+# binary-only, so the checks give it two classes and verify that it refuses
+# more); they need statsmodels (an optional dependency) to be fitted.
+_STATSMODELS = (
+    [StatsmodelsRegressor(), StatsmodelsClassifier(), StatsmodelsRegressor(fit_intercept=False)]
+    if importlib.util.find_spec("statsmodels") is not None
+    else []
+)
+
+
+def _expected_failed_checks(estimator):
+    if isinstance(estimator, MultilevelIterativeImputer):
+        return EXPECTED_FAILED_CHECKS
+    return {}
+
 
 @parametrize_with_checks(
     [
         MultilevelIterativeImputer(max_iter=2, random_state=0),
         MultilevelIterativeImputer(methods="norm", max_iter=2, visit_sequence="monotone",
                                    random_state=0),
+        *_STATSMODELS,
     ],
-    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
+    expected_failed_checks=_expected_failed_checks,
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)

@@ -9,20 +9,25 @@ predictions. Pooled coefficients use :mod:`skmice.pooling`.
 
 from __future__ import annotations
 
+import inspect
 import numbers
 
 import numpy as np
 import pandas as pd
 from joblib import delayed
+from sklearn import get_config
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, is_classifier
+from sklearn.exceptions import UnsetMetadataPassedError
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.pipeline import Pipeline
 from sklearn.utils import get_tags
+from sklearn.utils.metadata_routing import MetadataRouter, MethodMapping, process_routing
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
 
 from .._blas import single_threaded_blas
+from ..analysis import AnalysisEstimate, _coef_params, _extract_estimator, _has_coefficients
 from ..pooling import pool_without_variances
 from ._chains import fit_chain, run_chains, run_parallel, seeded_estimator
 from ._progress import check_callback, n_iterations
@@ -38,6 +43,8 @@ __all__ = ["MultipleImputationPipeline"]
 
 _POOL_PREDICTIONS = ("mean", "median")
 _PER_IMPUTATION_METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function")
+# the metadata the pipeline itself can take in fit (set_fit_request) and pass to its estimators
+_OWN_FIT_METADATA = ("sample_weight", "groups")
 
 
 # ---------------------------------------------------------------------------
@@ -46,16 +53,56 @@ _PER_IMPUTATION_METHODS = ("predict", "predict_proba", "predict_log_proba", "dec
 
 
 def _fit_pair(imputer, estimator, X, y, drop, fit_params, seed, hook=None):
-    """Fit one imputation chain and its estimator; return the fitted pair.
+    """Fit one imputation chain and its estimator; return them and the coefficients' estimate.
 
     The completed training data stay on the worker: only the two fitted
-    models travel back.
+    models, and the estimate of the coefficients with their covariance
+    (computed here, from the data, for scikit-learn linear models), travel back.
     """
     imp, completed = fit_chain(imputer, X, seed, hook)
     est = seeded_estimator(estimator, seed)
     with single_threaded_blas():
-        est.fit(drop_columns(completed, drop, imp), y, **fit_params)
-    return imp, est
+        X_est = drop_columns(completed, drop, imp)
+        est.fit(X_est, y, **fit_params)
+        estimate = _coef_estimate(est, X_est, y, fit_params)
+    return imp, est, estimate
+
+
+def _fit_sample_weight(estimator, fit_params):
+    """The sample_weight the final step was fitted with (as passed, or routed), or None."""
+    if "sample_weight" in fit_params:
+        return fit_params["sample_weight"]
+    if isinstance(estimator, Pipeline):
+        return fit_params.get(f"{estimator.steps[-1][0]}__sample_weight")
+    return None
+
+
+def _coef_estimate(estimator, X, y, fit_params):
+    """:func:`skmice.analysis.linear_model_estimate` of a fitted estimator, for :meth:`pool`.
+
+    The same computation as ``MultiplyImputedData.analyze`` uses, on the
+    completed training data. None for an estimator without coefficients;
+    without a covariance (and the reason) when it cannot be computed.
+    """
+    if not _has_coefficients(estimator):
+        return None
+    weight = _fit_sample_weight(estimator, fit_params)
+    try:
+        estimate = _extract_estimator(estimator, X, y, sample_weight=weight)
+        if estimate.cov is None and weight is not None:
+            # routed weights the final step did not request: it was fitted without them
+            unweighted = _extract_estimator(estimator, X, y)
+            estimate = unweighted if unweighted.cov is not None else estimate
+        return estimate
+    except Exception as exc:  # pooling extras must never break fit
+        try:
+            params = _coef_params(estimator)[0]
+        except Exception:  # the coefficients themselves: pool() reports it
+            return None
+        return AnalysisEstimate(
+            params=params,
+            no_cov_reason=f"computing the covariance failed ({type(exc).__name__}: {exc}).",
+        )
 
 
 def _apply_pair(imputer, estimator, X, drop, method):
@@ -84,6 +131,15 @@ def _estimator_has(attr):
         return hasattr(self.estimator, attr)
 
     return check
+
+
+def _accepts(method, name):
+    """``method`` takes a keyword argument ``name`` (or any keyword, ``**kwargs``)."""
+    try:
+        params = inspect.signature(method).parameters.values()
+    except (TypeError, ValueError):  # no signature to read: let the call decide
+        return True
+    return any(p.name == name or p.kind is p.VAR_KEYWORD for p in params)
 
 
 class MultipleImputationPipeline(MetaEstimatorMixin, BaseEstimator):
@@ -193,9 +249,13 @@ class MultipleImputationPipeline(MetaEstimatorMixin, BaseEstimator):
     discarded, so the test outcome is never used.
 
     *Coefficients.* :meth:`pool` and :meth:`summary` combine the m fits by
-    Rubin's rules when the estimator reports a covariance matrix
-    (:class:`StatsmodelsRegressor`, :class:`StatsmodelsClassifier`); for
-    other estimators they give the mean and the between-imputation variance.
+    Rubin's rules when the estimator has a covariance matrix: its own
+    (:class:`StatsmodelsRegressor`, :class:`StatsmodelsClassifier`) or one
+    computed from the completed training data (``LinearRegression``,
+    unpenalised binary ``LogisticRegression``, alone or last in a Pipeline:
+    :func:`skmice.analysis.linear_model_estimate`, as
+    :meth:`skmice.MultiplyImputedData.analyze` does); for other estimators
+    they give the mean and the between-imputation variance.
 
     *Randomness and parallelism.* All seeds are fixed from ``random_state``
     before the work is scheduled, and every task runs with one BLAS thread,
@@ -203,6 +263,21 @@ class MultipleImputationPipeline(MetaEstimatorMixin, BaseEstimator):
     models and predictions. Imputing new rows depends on the whole batch:
     predicting rows one at a time gives other draws than predicting them
     together.
+
+    *Metadata routing.* With routing disabled (the default), the keyword
+    arguments of ``fit`` (``sample_weight``, ``groups``...) are passed to
+    every estimator's ``fit``. With
+    ``sklearn.set_config(enable_metadata_routing=True)``, metadata reach
+    the estimators in one of two ways: through the estimator's own requests
+    (``LogisticRegression().set_fit_request(sample_weight=True)``, as in
+    :class:`sklearn.pipeline.Pipeline`), or through the pipeline's:
+    ``set_fit_request(sample_weight=True)`` (or ``groups=True``) makes the
+    pipeline take the metadata and fit every estimator with it, whatever
+    the estimator's own request. Both are off by default, so that
+    ``params={"groups": groups}`` for a
+    :class:`~sklearn.model_selection.GroupKFold` goes to the splitter only.
+    ``set_score_request(sample_weight=True)`` weights :meth:`score`. The
+    imputer receives no metadata (imputation is unweighted).
 
     The user guide's page on prediction with multiple imputation gives the
     reasons and the details.
@@ -238,6 +313,14 @@ class MultipleImputationPipeline(MetaEstimatorMixin, BaseEstimator):
     >>> bool(pipe.score(X, y) > 0.6)
     True
     """
+
+    # The metadata the pipeline itself may take in fit, to fit every estimator
+    # with: not requested by default (False, not None), so that metadata meant
+    # for other consumers (``groups`` for a GroupKFold, ``sample_weight`` for an
+    # estimator that requests it itself) reach the pipeline only through its
+    # children's requests, as in sklearn.pipeline.Pipeline. Nothing is dropped
+    # silently: metadata nobody requests raise in process_routing.
+    __metadata_request__fit = {name: False for name in _OWN_FIT_METADATA}
 
     def __init__(
         self,
@@ -304,6 +387,87 @@ class MultipleImputationPipeline(MetaEstimatorMixin, BaseEstimator):
                 f"estimator must have fit and predict, got {type(self.estimator).__name__}."
             )
 
+    def get_metadata_routing(self):
+        """Get the metadata routing of this object.
+
+        The pipeline is a router: metadata passed to :meth:`fit` go to the
+        ``fit`` of the estimator according to the estimator's requests
+        (``estimator.set_fit_request``). It is also a consumer: its own
+        ``fit`` requests (:meth:`set_fit_request`; ``sample_weight`` and
+        ``groups``, not requested by default) make it take those metadata
+        and fit every estimator with them, and its ``score`` request
+        (:meth:`set_score_request`) weights :meth:`score`. The imputer
+        receives no metadata. Only used with
+        ``sklearn.set_config(enable_metadata_routing=True)``; see the
+        scikit-learn User Guide on metadata routing.
+
+        Returns
+        -------
+        routing : sklearn.utils.metadata_routing.MetadataRouter
+            The pipeline's own requests and the routing to the estimator.
+
+        Examples
+        --------
+        >>> import sklearn
+        >>> from sklearn.linear_model import LogisticRegression
+        >>> from skmice import MultilevelIterativeImputer, MultipleImputationPipeline
+        >>> with sklearn.config_context(enable_metadata_routing=True):
+        ...     pipe = MultipleImputationPipeline(
+        ...         MultilevelIterativeImputer(),
+        ...         LogisticRegression().set_fit_request(sample_weight=True),
+        ...     ).set_score_request(sample_weight=True)
+        ...     routing = pipe.get_metadata_routing()
+        >>> sorted(routing.consumes("fit", ["sample_weight", "groups"]))
+        ['sample_weight']
+        """
+        return (
+            MetadataRouter(owner=self)
+            .add_self_request(self)
+            .add(
+                estimator=self.estimator,
+                method_mapping=MethodMapping().add(caller="fit", callee="fit"),
+            )
+        )
+
+    def _estimator_fit_params(self, fit_params):
+        """The keyword arguments of every estimator's ``fit``.
+
+        Routing disabled: ``fit_params`` as they are. Routing enabled: the
+        metadata the pipeline requests itself (``set_fit_request``), plus
+        those routed to the estimator by its own requests.
+        """
+        if not get_config().get("enable_metadata_routing", False):
+            return fit_params
+        requests = self._get_metadata_request().fit.requests
+        params = dict(fit_params)
+        own = {}
+        for name in _OWN_FIT_METADATA:
+            request = requests.get(name, False)
+            if name in params and (request is True or isinstance(request, str)):
+                own[name] = params.pop(name)
+        for name, value in own.items():
+            if value is not None and not _accepts(self.estimator.fit, name):
+                raise TypeError(
+                    f"{name} is requested by {type(self).__name__}.set_fit_request"
+                    f"({name}=True) to fit every estimator with it, but "
+                    f"{type(self.estimator).__name__}.fit does not accept {name}: "
+                    f"call set_fit_request({name}=False)."
+                )
+        try:
+            routed = process_routing(self, "fit", **params)
+        except UnsetMetadataPassedError as error:
+            hint = sorted(set(error.unrequested_params) & set(_OWN_FIT_METADATA))
+            if not hint:
+                raise
+            settings = ", ".join(f"{name}=True" for name in hint)
+            raise UnsetMetadataPassedError(
+                message=f"{error} Or call {type(self).__name__}.set_fit_request"
+                f"({settings}) to fit every estimator with them.",
+                unrequested_params=error.unrequested_params,
+                routed_params=error.routed_params,
+            ) from None
+        return {**routed.estimator.fit, **{k: v for k, v in own.items() if v is not None}}
+
     def _check_X(self, X, reset):
         """Feature count and names (set in fit, checked after); no conversion of frames."""
         is_frame = isinstance(X, pd.DataFrame)
@@ -348,7 +512,14 @@ class MultipleImputationPipeline(MetaEstimatorMixin, BaseEstimator):
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Target (complete).
         **fit_params : dict
-            Passed to every estimator's ``fit`` (e.g. ``sample_weight``).
+            Metadata for the estimators (e.g. ``sample_weight``, ``groups``).
+            With metadata routing disabled (the default): passed to every
+            estimator's ``fit``. With
+            ``sklearn.set_config(enable_metadata_routing=True)``: passed to
+            every estimator's ``fit`` if the pipeline requests them
+            (:meth:`set_fit_request`), else routed to it by the estimator's
+            own requests; metadata that nothing requests raise an error. The
+            imputer receives none.
 
         Returns
         -------
@@ -359,6 +530,7 @@ class MultipleImputationPipeline(MetaEstimatorMixin, BaseEstimator):
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
             )
+        estimator_params = self._estimator_fit_params(fit_params)
         X = self._check_X(X, reset=True)
         check_consistent_length(X, y)
         if is_classifier(self.estimator):
@@ -371,7 +543,7 @@ class MultipleImputationPipeline(MetaEstimatorMixin, BaseEstimator):
         self._drop = columns_to_drop(self.imputer, X_aug, self.drop_cluster, self.include_target)
         pairs = run_chains(
             _fit_pair,
-            (imputer, self.estimator, X_aug, y, self._drop, fit_params),
+            (imputer, self.estimator, X_aug, y, self._drop, estimator_params),
             n_chains=self.n_imputations,
             random_state=self.random_state,
             n_jobs=self.n_jobs,
@@ -381,6 +553,7 @@ class MultipleImputationPipeline(MetaEstimatorMixin, BaseEstimator):
         )
         self.imputers_ = [p[0] for p in pairs]
         self.estimators_ = [p[1] for p in pairs]
+        self._coef_estimates = [p[2] for p in pairs]
         self._set_pooled_coefficients()
         return self
 
@@ -573,6 +746,9 @@ class MultipleImputationPipeline(MetaEstimatorMixin, BaseEstimator):
         X : DataFrame or array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
         sample_weight : array-like of shape (n_samples,), optional
+            Weights of the rows in the score. With metadata routing enabled,
+            a scorer passes them only after
+            ``set_score_request(sample_weight=True)``.
 
         Returns
         -------
@@ -587,34 +763,40 @@ class MultipleImputationPipeline(MetaEstimatorMixin, BaseEstimator):
     # pooled coefficients
     # ------------------------------------------------------------------ #
     def _analyses(self):
+        """The m coefficient estimates (computed in fit), as MultipleAnalyses."""
         from ..analysis import MultipleAnalyses
 
         check_is_fitted(self, "estimators_")
+        stored = getattr(self, "_coef_estimates", None) or [None] * len(self.estimators_)
         results = []
-        for est in self.estimators_:
-            final = _final_step(est)
-            if hasattr(final, "results_") and hasattr(final.results_, "cov_params"):
-                results.append(final.results_)
-            elif hasattr(final, "coef_"):
-                results.append(final)
-            else:
-                raise AttributeError(
-                    f"{type(final).__name__} exposes no coefficients (coef_ or statsmodels "
-                    "results_): there is nothing to pool."
-                )
+        for est, estimate in zip(self.estimators_, stored):
+            if estimate is None:
+                if not _has_coefficients(est):
+                    raise AttributeError(
+                        f"{type(_final_step(est)).__name__} exposes no coefficients (coef_ or "
+                        "statsmodels results_): there is nothing to pool."
+                    )
+                estimate = _extract_estimator(est)
+            results.append(estimate)
         return MultipleAnalyses(results)
 
     def pool(self, dfcom=None, conf_level=0.95) -> pd.DataFrame:
         """Pool the m estimators' coefficients.
 
-        With a covariance matrix per fit (:class:`StatsmodelsRegressor`,
-        :class:`StatsmodelsClassifier`): Rubin's rules, as
-        :func:`skmice.pooling.pool` (R ``summary(pool(fit))``). Without
-        (scikit-learn estimators compute no standard errors): the mean over
-        imputations (``estimate``), the between-imputation variance ``b``,
-        its square root ``between_sd`` and ``m``, as
-        :func:`skmice.pooling.pool_without_variances`; ``attrs["reason"]``
-        says why no standard error is given.
+        With a covariance matrix per fit: Rubin's rules, as
+        :func:`skmice.pooling.pool` (R ``summary(pool(fit))``). The
+        covariance is the statsmodels one for :class:`StatsmodelsRegressor`
+        and :class:`StatsmodelsClassifier`; for ``LinearRegression`` and
+        unpenalised binary ``LogisticRegression(C=np.inf)`` (alone or last
+        in a Pipeline) it is computed in ``fit`` from each completed
+        training set by :func:`skmice.analysis.linear_model_estimate`, the
+        function ``MultiplyImputedData.analyze`` uses too, so both give the
+        same table on the same imputations. Without one (penalised or other
+        models): the mean over imputations (``estimate``), the
+        between-imputation variance ``b``, its square root ``between_sd``
+        and ``m``, as :func:`skmice.pooling.pool_without_variances`;
+        ``attrs["reason"]`` says why no standard error is given and what to
+        use instead.
 
         Parameters
         ----------
@@ -626,7 +808,10 @@ class MultipleImputationPipeline(MetaEstimatorMixin, BaseEstimator):
         Returns
         -------
         DataFrame
-            One row per term (``Intercept``, then the estimator's features).
+            One row per term: ``Intercept``, then the features entering the
+            estimator's last step (a Pipeline's
+            ``estimator[:-1].get_feature_names_out()``, else its
+            ``feature_names_in_``, else ``x0, x1, ...``).
 
         Examples
         --------
@@ -652,12 +837,12 @@ class MultipleImputationPipeline(MetaEstimatorMixin, BaseEstimator):
         if len(ests) < 2:
             reason = "a single imputation: no between-imputation variance, no pooling."
         else:
+            why = next(e.no_cov_reason for e in ests if e.cov is None)
             reason = (
-                f"{type(_final_step(self.estimators_[0])).__name__} reports no covariance "
+                f"{type(_final_step(self.estimators_[0])).__name__} has no covariance "
                 "matrix of its coefficients, so Rubin's rules (which add the within-imputation "
                 "variance) cannot be applied: estimate is the mean over the imputations and b "
-                "the between-imputation variance only. Use StatsmodelsRegressor or "
-                "StatsmodelsClassifier for standard errors."
+                f"the between-imputation variance only. {why}"
             )
         table.attrs["reason"] = reason
         return table
@@ -679,7 +864,7 @@ class MultipleImputationPipeline(MetaEstimatorMixin, BaseEstimator):
         Examples
         --------
         >>> import numpy as np
-        >>> from sklearn.linear_model import LinearRegression
+        >>> from sklearn.linear_model import LinearRegression, Ridge
         >>> from skmice import MultilevelIterativeImputer, MultipleImputationPipeline
         >>> rng = np.random.default_rng(0)
         >>> X = rng.normal(size=(60, 2)); y = X @ [1.0, -1.0] + rng.normal(size=60)
@@ -687,6 +872,9 @@ class MultipleImputationPipeline(MetaEstimatorMixin, BaseEstimator):
         >>> pipe = MultipleImputationPipeline(MultilevelIterativeImputer(max_iter=3),
         ...     LinearRegression(), n_imputations=3, random_state=0).fit(X, y)
         >>> print(pipe.summary().splitlines()[0])
+        Pooled estimates (Rubin's rules), m = 3, dfcom = 57
+        >>> ridge = pipe.set_params(estimator=Ridge()).fit(X, y)
+        >>> print(ridge.summary().splitlines()[0])
         Pooled estimates (mean over imputations), m = 3: no standard errors.
         """
         analyses = self._analyses()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
@@ -121,6 +122,8 @@ class StatsmodelsRegressor(RegressorMixin, _StatsmodelsLinearModel):
                 sample_weight, X, dtype=np.float64, ensure_non_negative=True
             )
             kept = weights > 0
+            if not kept.any():  # raised by _check_sample_weight too since scikit-learn 1.7
+                raise ValueError("sample_weight must contain at least one non-zero weight.")
             model = sm.WLS(
                 pd.Series(y[kept], name="y"), self._exog(X[kept]), weights=weights[kept]
             )
@@ -212,10 +215,15 @@ class StatsmodelsClassifier(ClassifierMixin, _StatsmodelsLinearModel):
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
         classes = np.unique(y)
-        if len(classes) != 2:
+        if len(classes) > 2:
             raise ValueError(
-                "StatsmodelsClassifier is binary: y must have exactly 2 classes, "
-                f"got {len(classes)} ({classes.tolist()[:10]})."
+                "Only binary classification is supported: StatsmodelsClassifier is "
+                f"binary, but y has {len(classes)} classes ({classes.tolist()[:10]})."
+            )
+        if len(classes) < 2:
+            raise ValueError(
+                "StatsmodelsClassifier is binary: y must have 2 classes, but it has "
+                f"1 class ({classes.tolist()})."
             )
         self.classes_ = classes
         event = (y == self.classes_[1]).astype(np.float64)
@@ -249,7 +257,7 @@ class StatsmodelsClassifier(ClassifierMixin, _StatsmodelsLinearModel):
         ndarray of shape (n_samples, 2)
             Probabilities of ``classes_[0]`` and ``classes_[1]``.
         """
-        p = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
+        p = expit(self.decision_function(X))
         return np.column_stack([1.0 - p, p])
 
     def predict(self, X):

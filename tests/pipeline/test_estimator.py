@@ -311,12 +311,18 @@ def test_pool_by_rubins_rules_with_statsmodels(regression):
 
 def test_pool_without_covariance_states_the_reason(regression):
     X, y = regression
+    # LinearRegression: the covariance is computed from the completed training data
     pipe = MultipleImputationPipeline(
         two_level(), LinearRegression(), n_imputations=3, random_state=0
     ).fit(X, y)
+    assert "std_error" in pipe.pool() and pipe.pool().attrs["reason"] == ""
+    # a penalised model has none: the mean and the between-imputation variance
+    pipe = MultipleImputationPipeline(
+        two_level(), Ridge(), n_imputations=3, random_state=0
+    ).fit(X, y)
     table = pipe.pool()
     assert list(table.columns) == ["estimate", "b", "between_sd", "m"]
-    assert "no covariance" in table.attrs["reason"]
+    assert "no covariance" in table.attrs["reason"] and "penalised" in table.attrs["reason"]
     np.testing.assert_allclose(table["estimate"].iloc[1:], pipe.pooled_coef_)
     text = pipe.summary()
     assert "Reason:" in text and "StatsmodelsRegressor" in text

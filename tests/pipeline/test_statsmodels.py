@@ -58,3 +58,45 @@ def test_regressor_weights_and_not_fitted(data):
         StatsmodelsRegressor().predict(X)
     with pytest.raises(NotFittedError):
         StatsmodelsClassifier().decision_function(X)
+
+
+def test_regressor_zero_weights_are_removed_rows(data):
+    # scikit-learn's meaning of a zero weight: the row might as well not be
+    # there; results_ (nobs, df_resid, standard errors) is that of the fit without it
+    X, y = data
+    w = np.ones(len(y))
+    w[::3] = 0.0
+    w[1::3] = 2.0
+    weighted = StatsmodelsRegressor().fit(X, y, sample_weight=w)
+    kept = w > 0
+    subset = StatsmodelsRegressor().fit(X[kept], y[kept], sample_weight=w[kept])
+    assert weighted.results_.nobs == kept.sum()
+    assert weighted.results_.df_resid == subset.results_.df_resid
+    np.testing.assert_allclose(weighted.results_.bse, subset.results_.bse)
+    np.testing.assert_allclose(weighted.predict(X), subset.predict(X))
+
+
+@pytest.mark.parametrize(
+    "weights, match",
+    [
+        (lambda n: -np.ones(n), "Negative values in data passed to `sample_weight`"),
+        (lambda n: np.zeros(n), "(?i)sample.weights? must contain at least one non-zero"),
+        (lambda n: np.ones(n - 1), "sample_weight.shape"),
+    ],
+)
+def test_regressor_bad_weights(data, weights, match):
+    X, y = data
+    with pytest.raises(ValueError, match=match):
+        StatsmodelsRegressor().fit(X, y, sample_weight=weights(len(y)))
+
+
+def test_classifier_is_binary_and_checks_fitted(data):
+    X, y = data
+    assert StatsmodelsClassifier().__sklearn_tags__().classifier_tags.multi_class is False
+    with pytest.raises(ValueError, match="Only binary classification is supported"):
+        StatsmodelsClassifier().fit(X, np.arange(len(y)) % 3)
+    with pytest.raises(ValueError, match="1 class"):
+        StatsmodelsClassifier().fit(X, np.ones(len(y)))
+    for method in ("predict", "predict_proba", "decision_function"):
+        with pytest.raises(NotFittedError):
+            getattr(StatsmodelsClassifier(), method)(X)
