@@ -59,9 +59,11 @@ API_MODULES = {
     "skmice.methods": "Conditional imputation methods",
     "skmice.pooling": "Pooling (Rubin's rules, D1-D3)",
     "skmice.analysis": "Analysis adapters",
+    "skmice.mixed": "Linear mixed models (lme4's lmer) for the analysis",
     "skmice.datasets": "Simulated datasets",
     "skmice.diagnostics": "Diagnostics",
     "skmice.plotting": "Plots",
+    "skmice.sensitivity": "Sensitivity analysis (delta adjustment, tipping points)",
     "skmice.amputation": "Amputation",
     "skmice.exceptions": "Warnings and exceptions",
 }
