@@ -477,7 +477,7 @@ def encode(X, infos: list | None = None, *, rescale: bool = False,
             return enc
         if arr.dtype.kind == "c":
             raise ValueError("Complex data not supported: X must be real.")
-        if arr.dtype.kind in "OUSmM":
+        if arr.dtype.kind in "OUS":
             X = pd.DataFrame(arr)
         else:
             raise TypeError(f"X has dtype {arr.dtype}; skmice needs numeric data or a DataFrame.")
