@@ -16,13 +16,16 @@ from sklearn.utils import Bunch
 from ._random import as_seed_sequence
 from ._sim_hiv import make_hiv
 from ._sim_impact import make_impact
+from ._sim_levels import make_crossed, make_three_level
 
 __all__ = [
     "make_clustered_regression",
+    "make_crossed",
     "make_hiv",
     "make_impact",
     "make_mar_regression",
     "make_popularity",
+    "make_three_level",
 ]
 
 

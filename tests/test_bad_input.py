@@ -259,7 +259,7 @@ def test_unknown_method_name(X):
     msg = (
         "Column 'y': Unknown method '2l.foo'; known methods: 2l.bin, 2l.heckman, 2l.lmer, "
         "2l.norm, 2l.pan, 2l.pmm, 2l.polyreg, 2lonly.mean, 2lonly.norm, 2lonly.pmm, "
-        "heckman, logreg, mnar.logreg, mnar.norm, norm, pmm, polyreg."
+        "heckman, logreg, ml.lmer, ml.norm, ml.pmm, mnar.logreg, mnar.norm, norm, pmm, polyreg."
     )
     with raises(ValueError, msg):
         imputer(methods={"y": "2l.foo"}).fit(X)

@@ -18,6 +18,7 @@ from ._cluster_level import ClusterMean, ClusterNormal, ClusterPMM
 from ._delta import DeltaLogistic, DeltaNormal
 from ._estimator import EstimatorMethod
 from ._linear import BayesianNormal, PredictiveMeanMatching
+from ._multilevel import MultilevelNormal, MultilevelPMM
 from ._twolevel import TwoLevelHeteroscedastic, TwoLevelNormal, TwoLevelPMM
 from ._twolevel_binary import TwoLevelLogistic, random_polyagamma
 from ._twolevel_categorical import TwoLevelMultinomial
@@ -37,6 +38,8 @@ __all__ = [
     "Level",
     "Logistic",
     "Multinomial",
+    "MultilevelNormal",
+    "MultilevelPMM",
     "PredictiveMeanMatching",
     "TwoLevelHeckman",
     "TwoLevelHeteroscedastic",
