@@ -24,9 +24,10 @@ per-replication estimates to ``results/levels_coverage.csv``).
     complete data's analysis is the reference.
 ``mixing``
     Chains of the ``ml.norm`` sampler on complete crossed data (20,000
-    pupils, 200 schools x 100 neighbourhoods), the collapsed sampler against
-    single-site Gibbs: split R-hat and bulk ESS of the fixed effects and
-    variance components over 4 chains of 1,000 draws.
+    pupils, 200 schools x 100 neighbourhoods) and three-level data (50,000
+    pupils, 1,000 classes, 100 schools), the collapsed (blocked) sampler
+    against single-site Gibbs: split R-hat and bulk ESS of the fixed effects
+    and variance components over 4 chains of 1,000 draws.
 ``speed``
     1,000,000 rows: pupils in 10,000 classes in 1,000 schools (``ml.norm``
     with both levels against ``2l.pan`` on the classes) and the crossed
@@ -248,21 +249,43 @@ def part_coverage(reps: int, m: int, max_iter: int, n_jobs: int, designs=None) -
 # ---------------------------------------------------------------------------
 
 
-def _crossed_design(d: pd.DataFrame):
-    n = len(d)
-    X = np.column_stack([np.ones(n), d["x"], d["school_ses"], d["deprivation"]])
-    return Design(X=X, levels=[
-        Level(d["school"].to_numpy() - 1, int(d["school"].max()), X[:, :1].copy(),
-              np.array([0]), "school"),
-        Level(d["neighbourhood"].to_numpy() - 1, int(d["neighbourhood"].max()),
-              name="neighbourhood")])
+def _mixing_design(kind: str):
+    """Complete data, its design for the method, and the parameter names."""
+    if kind == "crossed":
+        sim = make_crossed(n_rows=20_000, n_schools=200, n_neighbourhoods=100, random_state=1)
+        d = sim.complete
+        n = len(d)
+        X = np.column_stack([np.ones(n), d["x"], d["school_ses"], d["deprivation"]])
+        levels = [Level(d["school"].to_numpy() - 1, int(d["school"].max()), X[:, :1].copy(),
+                        np.array([0]), "school"),
+                  Level(d["neighbourhood"].to_numpy() - 1, int(d["neighbourhood"].max()),
+                        name="neighbourhood")]
+        names = ["Intercept", "x", "school_ses", "deprivation", "var(school)",
+                 "var(neighbourhood)", "var(residual)"]
+        call = ("make_crossed(n_rows=20_000, n_schools=200, n_neighbourhoods=100, "
+                "random_state=1)")
+    else:
+        sim = make_three_level(n_schools=100, n_classes=10, n_pupils=50, var_slope=0.0,
+                               random_state=1)
+        d = sim.complete
+        n = len(d)
+        X = np.column_stack([np.ones(n), d["x"], d["class_size"], d["school_ses"]])
+        levels = [Level(d["class"].to_numpy() - 1, int(d["class"].max()), X[:, :1].copy(),
+                        np.array([0]), "class"),
+                  Level(d["school"].to_numpy() - 1, int(d["school"].max()), name="school")]
+        names = ["Intercept", "x", "class_size", "school_ses", "var(class)", "var(school)",
+                 "var(residual)"]
+        call = ("make_three_level(n_schools=100, n_classes=10, n_pupils=50, var_slope=0.0, "
+                "random_state=1)")
+    return Design(X=X, levels=levels), d["y"].to_numpy(), names, call
 
 
-def _chain(sampler: str, design, y, n_draws: int, seed: int) -> np.ndarray:
+def _chain(sampler: str, kind: str, n_draws: int, seed: int) -> np.ndarray:
+    design, y, names, _ = _mixing_design(kind)
     with threadpool_limits(1):
         method = MultilevelNormal(sampler=sampler)
         rng = np.random.default_rng(seed)
-        out = np.empty((n_draws, 7))
+        out = np.empty((n_draws, len(names)))
         for i in range(n_draws):
             method.fit(design, y, rng)
             out[i] = np.r_[method.beta_, method.psi_[0][0, 0], method.psi_[1][0, 0],
@@ -271,32 +294,29 @@ def _chain(sampler: str, design, y, n_draws: int, seed: int) -> np.ndarray:
 
 
 def part_mixing(n_chains: int, n_draws: int, n_jobs: int) -> None:
-    sim = make_crossed(n_rows=20_000, n_schools=200, n_neighbourhoods=100, random_state=1)
-    d = sim.complete
-    design, y = _crossed_design(d), d["y"].to_numpy()
-    names = ["Intercept", "x", "school_ses", "deprivation", "var(school)",
-             "var(neighbourhood)", "var(residual)"]
-    rows = []
-    for sampler in ("collapsed", "single-site"):
-        t0 = time.perf_counter()
-        chains = Parallel(n_jobs=n_jobs)(
-            delayed(_chain)(sampler, design, y, n_draws, 100 + c) for c in range(n_chains))
-        seconds = time.perf_counter() - t0
-        arr = np.stack(chains)  # (chains, draws, params)
-        for j, name in enumerate(names):
-            rows.append({"sampler": sampler, "parameter": name,
-                         "posterior mean": float(arr[:, :, j].mean()),
-                         "R-hat": split_rhat(arr[:, :, j]),
-                         "bulk ESS": bulk_ess(arr[:, :, j]),
-                         "ESS / s": bulk_ess(arr[:, :, j]) / seconds * min(n_jobs, n_chains)})
-    df = pd.DataFrame(rows)
-    note = (f"`make_crossed(n_rows=20_000, n_schools=200, n_neighbourhoods=100, "
-            f"random_state=1)`, complete data; {n_chains} chains x {n_draws} draws of "
-            "`MultilevelNormal` (one Gibbs step per `fit`, after its 20 burn-in steps), seeds "
-            "100, 101, ...; split R-hat (rank-normalised, folded) and bulk ESS of "
-            "`skmice.diagnostics`. `ESS / s`: per second of one core.")
-    _append("Mixing on the crossed design: collapsed against single-site Gibbs",
-            note + "\n\n" + _table(df))
+    for kind in ("crossed", "three-level"):
+        _, _, names, call = _mixing_design(kind)
+        rows = []
+        for sampler in ("collapsed", "single-site"):
+            t0 = time.perf_counter()
+            chains = Parallel(n_jobs=n_jobs)(
+                delayed(_chain)(sampler, kind, n_draws, 100 + c) for c in range(n_chains))
+            seconds = time.perf_counter() - t0
+            arr = np.stack(chains)  # (chains, draws, params)
+            for j, name in enumerate(names):
+                ess = bulk_ess(arr[:, :, j])
+                rows.append({"sampler": sampler, "parameter": name,
+                             "posterior mean": float(arr[:, :, j].mean()),
+                             "R-hat": split_rhat(arr[:, :, j]), "bulk ESS": ess,
+                             "ESS / s": ess / seconds / min(n_jobs, n_chains)})
+        df = pd.DataFrame(rows)
+        note = (f"`{call}`, complete data; {n_chains} chains x {n_draws} draws of "
+                "`MultilevelNormal` (one Gibbs step per `fit`, after its 20 burn-in steps "
+                "from the same starting values), seeds 100, 101, ...; split R-hat "
+                "(rank-normalised, folded) and bulk ESS of `skmice.diagnostics`. `ESS / s`: "
+                "per second of one core (data preparation included).")
+        _append(f"Mixing, {kind}: collapsed (blocked) against single-site Gibbs",
+                note + "\n\n" + _table(df))
 
 
 # ---------------------------------------------------------------------------

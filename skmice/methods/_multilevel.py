@@ -267,11 +267,13 @@ class MultilevelNormal(_MultilevelBase):
         lme4 terms, with ``x`` coded 2: ``None`` is ``(1 + x | class) +
         (1 | school)``, ``"school"`` is ``(1 | class) + (1 + x | school)``.
     sampler : {"collapsed", "single-site"}, default="collapsed"
-        ``"collapsed"``: for every level a joint draw of the fixed effects
-        and that level's random effects, the fixed effects with the level's
-        random effects integrated out. ``"single-site"``: the plain Gibbs
-        sampler (fixed effects given all random effects, then each level's),
-        which mixes much more slowly on crossed designs; kept for comparison.
+        ``"collapsed"``: for every chain of nested levels (all of nested
+        data; each factor of crossed data) a joint draw of the fixed effects
+        and the chain's random effects, the fixed effects with those random
+        effects integrated out. ``"single-site"``: the plain Gibbs sampler
+        (fixed effects given all random effects, then each level's), which
+        mixes much more slowly on crossed designs and on nested ones with
+        large units; kept for comparison.
     n_steps : int, default=1
         Gibbs steps per call to :meth:`fit` once the chain is warm.
     n_burnin : int, default=20
@@ -315,17 +317,20 @@ class MultilevelNormal(_MultilevelBase):
     *Sampler.* The rows are reduced once per :meth:`fit` to the distinct
     combinations of their units ("cells": the classes of nested data, the
     school-neighbourhood pairs of crossed data) and their cross-products in
-    standardised units, so a Gibbs step never touches the rows. Each step
-    draws, for every level in turn, ``beta`` from its conditional posterior
-    given the other levels' effects with this level's effects integrated
-    out, then this level's effects given ``beta``, all units of the level at
-    once (Papaspiliopoulos, Roberts and Zanella 2020 show that this collapsed
-    update keeps the mixing time of crossed random-effects models bounded as
-    the data grow; single-site Gibbs does not); then ``sigma^2`` and each
-    ``Psi_k``. The priors are those of :class:`~skmice.methods.TwoLevelNormal`
-    (standardised units): ``sigma^2`` scaled-inverse-chi-square with 1
-    degree of freedom and scale 1, ``Psi_k`` inverse-Wishart with ``q_k``
-    degrees of freedom and scale ``0.1 I``, ``beta`` flat.
+    standardised units, so a Gibbs step never touches the rows. The levels
+    form blocks, chains of nested levels (nested data: one block; crossed
+    factors: one each). Each step draws, for every block in turn, ``beta``
+    from its conditional posterior given the other blocks' effects with the
+    block's effects integrated out, then the block's effects from the top
+    level down, all units of a level at once; then ``sigma^2`` and each
+    ``Psi_k``. Papaspiliopoulos, Roberts and Zanella (2020) show that this
+    collapsed update keeps the mixing time of crossed random-effects models
+    bounded as the data grow, where single-site Gibbs slows down; for nested
+    levels it is an exact joint draw. The priors are those of
+    :class:`~skmice.methods.TwoLevelNormal` (standardised units):
+    ``sigma^2`` scaled-inverse-chi-square with 1 degree of freedom and scale
+    1, ``Psi_k`` inverse-Wishart with ``q_k`` degrees of freedom and scale
+    ``0.1 I``, ``beta`` flat.
 
     With one level and ``random_slopes=None`` the model is that of
     :class:`~skmice.methods.TwoLevelNormal` (2l.pan) and so is the step.

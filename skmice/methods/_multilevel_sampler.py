@@ -23,18 +23,25 @@ a Gibbs step needs. A step then costs ``O(C q^2 K + sum_k N_k q_k^2 p)`` for
 ``C`` cells, ``N_k`` units and ``q_k`` random columns at level ``k``: it never
 touches the rows again.
 
-*The step* (Papaspiliopoulos, Roberts and Zanella 2020, generalised to
-covariates and random slopes): for each level ``k`` in turn, a joint draw of
-``(beta, b_k)`` given the other levels' effects, ``beta`` first with ``b_k``
-integrated out (its precision ``X'X - sum_u X_u'Z_u M_u^-1 Z_u'X_u``,
-``M_u = Z_u'Z_u + sigma^2 Psi_k^-1``), then every unit's ``b_k,u`` given
-``beta``, all units of the level at once (batched ``q_k x q_k`` Cholesky
-factors). Then ``sigma^2`` and every ``Psi_k``. Collapsing ``beta`` into each
-factor's block is what keeps crossed designs from mixing slowly: with the
-global mean (and unit-level covariates) drawn separately from the factors,
-single-site Gibbs needs many more sweeps as the data grow; the collapsed
-sampler's mixing time does not grow with them. ``collapsed=False`` gives the
-single-site sampler (``beta | b``, then ``b_k | beta, b_-k``), kept for
+*The step.* The levels are grouped into *blocks*: chains of levels each
+nested in the next (pupils in classes in schools: one block; schools and
+neighbourhoods: two; classes in schools crossed with neighbourhoods: two).
+For each block in turn, a joint draw of ``beta`` and all the block's random
+effects given the other blocks' effects: backward, the lowest level's
+effects are integrated out of its units' cross-products (Woodbury), which
+are summed into the units of the level above, and so on up the chain; then
+``beta`` with the whole block integrated out; forward, each level's effects
+given ``beta`` and the levels above, all units of a level at once (batched
+``q_k x q_k`` Cholesky factors). Then ``sigma^2`` and every ``Psi_k``. For
+crossed factors this is the collapsed Gibbs sampler of Papaspiliopoulos,
+Roberts and Zanella (2020), generalised to covariates and random slopes:
+drawing ``beta`` (the global mean and the level covariates' effects) jointly
+with each factor keeps its mixing time from growing with the data, where
+single-site Gibbs (``beta | b``, then each ``b_k | beta, b_-k``) slows down.
+For nested levels it is an exact joint draw of all random effects and
+``beta``: single-site Gibbs mixes slowly there too when units hold many
+rows (the school effect and its classes' effects are then nearly
+confounded). ``collapsed=False`` gives the single-site sampler, kept for
 comparisons.
 """
 
@@ -67,6 +74,7 @@ from ._twolevel import (
 )
 
 __all__ = [
+    "Block",
     "LevelStats",
     "State",
     "Statistics",
@@ -181,12 +189,33 @@ class LevelStats:
 
 
 @dataclass
+class Block:
+    """A chain of nested levels updated jointly (with the fixed effects).
+
+    ``levels``: positions in ``Statistics.levels``, lowest first, each
+    nested in the next; ``parents[i]``: the unit of ``levels[i + 1]`` of
+    every unit of ``levels[i]``; ``up[i]``: the sparse matrix summing
+    per-unit arrays of ``levels[i]`` into those of ``levels[i + 1]``;
+    ``ZtZ`` (N, q, q) and ``ZtX`` (N, q, p): the lowest level's per-unit
+    cross-products over *all* columns of ``Z`` (the levels above load on
+    some of them).
+    """
+
+    levels: list
+    parents: list
+    up: list
+    ZtZ: np.ndarray
+    ZtX: np.ndarray
+
+
+@dataclass
 class Statistics:
-    """What a Gibbs step reads: the cell statistics ``pb`` and the levels."""
+    """What a Gibbs step reads: the cell statistics ``pb``, the levels and their blocks."""
 
     pb: object  # skmice.methods._twolevel._Problem over the cells
     levels: list
     nested: bool
+    blocks: list = None
 
     @property
     def p(self) -> int:
@@ -253,7 +282,52 @@ def statistics(design: Design, y: np.ndarray, levels, cols, method: str,
         part.ZtZ = np.ascontiguousarray(part.sum(pb.ZtZ[:, c[:, None], c]))  # (N, q, q)
         part.ZtX = np.ascontiguousarray(part.sum(pb.ZtXy[:, c, :p]))  # (N, q, p)
         parts.append(part)
-    return Statistics(pb, parts, nested)
+    st = Statistics(pb, parts, nested)
+    st.blocks = _blocks(st, unit, cache)
+    return st
+
+
+def _parent_map(child: np.ndarray, n_child: int, parent: np.ndarray) -> np.ndarray | None:
+    """The unit of the upper level of every unit of the lower one, given the units of
+    every cell at both; None when the lower level is not nested in the upper."""
+    out = np.full(max(n_child, 1), -1, dtype=np.int64)
+    out[child] = parent
+    if not np.array_equal(out[child], parent):
+        return None
+    return np.maximum(out[:n_child], 0)  # units without cells: any parent (no data)
+
+
+def _blocks(st: Statistics, unit: list, cache: dict) -> list:
+    """Group the levels into chains of nested levels (lowest first); each chain is
+    drawn jointly. Pupils in classes in schools: one chain; schools and
+    neighbourhoods: two; classes in schools crossed with neighbourhoods: two."""
+    chains = []  # lists of level positions
+    parents = []
+    for k in range(len(st.levels)):
+        for chain, pars in zip(chains, parents):
+            top = chain[-1]
+            par = _parent_map(unit[top], st.levels[top].N, unit[k])
+            if par is not None:
+                chain.append(k)
+                pars.append(par)
+                break
+        else:
+            chains.append([k])
+            parents.append([])
+    pb = st.pb
+    p = pb.fixed.size
+    blocks = []
+    for chain, pars in zip(chains, parents):
+        low = st.levels[chain[0]]
+        key = ("block", tuple(chain))
+        up = cache.get(key)
+        if up is None:
+            up = cache[key] = [cluster_indicator(par, st.levels[chain[i + 1]].N)
+                               for i, par in enumerate(pars)]
+        ZtZ = np.ascontiguousarray(low.sum(pb.ZtZ))
+        ZtX = np.ascontiguousarray(low.sum(pb.ZtXy[:, :, :p]))
+        blocks.append(Block(chain, pars, up, ZtZ, ZtX))
+    return blocks
 
 
 # ---------------------------------------------------------------------------
@@ -293,12 +367,85 @@ def residual_ss(st: Statistics, beta: np.ndarray, E: np.ndarray) -> float:
     return max(float(ssr), 0.0)
 
 
+def _sum_up(index, per_unit: np.ndarray) -> np.ndarray:
+    """Sum a per-unit array (N, ...) into the units of the level above."""
+    N = per_unit.shape[0]
+    return (index @ per_unit.reshape(N, -1)).reshape((index.shape[0],) + per_unit.shape[1:])
+
+
+def _block_step(st: Statistics, block: Block, state: State, b: list, Eo: np.ndarray,
+                rng: np.random.Generator):
+    """Joint draw of ``beta`` and every level's effects of one chain of nested levels,
+    given the other chains' effects ``Eo`` (per cell, on the columns of ``Z``).
+
+    Backward: the lowest level's effects are integrated out of the per-unit
+    cross-products (``A = Z'V^-1 Z``, ``C = Z'V^-1 X``, ``d = Z'V^-1 r`` by
+    Woodbury, ``V`` the covariance of the rows given the levels above),
+    which are summed into the units of the next level, and so on to the top;
+    then ``beta`` from ``X'V^-1 X`` and ``X'V^-1 r``. Forward: the top level's
+    effects given ``beta``, each lower level's given ``beta`` and the levels
+    above. With one level this is the blocked draw of 2l.pan.
+    """
+    pb = st.pb
+    p = st.p
+    C, q0 = pb.ZtZ.shape[:2]
+    sigma2 = state.sigma2
+    low = st.levels[block.levels[0]]
+    t = pb.ZtXy[:, :, p] - _cell_dot(pb.ZtZ, Eo)  # Z_c'(y_c - other chains), per cell
+    A, Cx, d = block.ZtZ, block.ZtX, low.sum(t)
+    XtX = pb.XtX.copy()
+    Xr = pb.Xty - Eo.reshape(-1) @ pb.ZtXy.reshape(C * q0, p + 1)[:, :p]
+    saved = []
+    n_chain = len(block.levels)
+    for i, k in enumerate(block.levels):
+        lv = st.levels[k]
+        S = lv.cols
+        top = i == n_chain - 1
+        M = A[:, S[:, None], S] + sigma2 * _inverse_psi(state.psi[k])
+        L = batched_cholesky(M)
+        # [A_S. | C_S | d_S]: the rows of this level's columns
+        R = np.concatenate([A[:, S, :], Cx[:, S, :], d[:, S, None]], axis=2)
+        W = batched_solve_triangular(L, R)  # (N, q, q0 + p + 1)
+        saved.append((L, W))
+        Wx = W[:, :, q0:]  # the columns of X and r
+        Wf = Wx.reshape(-1, p + 1)
+        G = Wf.T @ Wf
+        XtX -= G[:p, :p]
+        Xr -= G[:p, p]
+        if not top:  # the Schur complements, summed into the units of the level above
+            Wa = W[:, :, :q0]
+            A = A - np.einsum("nqa,nqb->nab", Wa, Wa)
+            Cx = Cx - np.einsum("nqa,nqb->nab", Wa, Wx[:, :, :p])
+            d = d - np.einsum("nqa,nq->na", Wa, Wx[:, :, p])
+            up = block.up[i]
+            A, Cx, d = _sum_up(up, A), _sum_up(up, Cx), _sum_up(up, d)
+    beta = _draw_fixed(XtX, Xr, sigma2, rng)
+    beta1 = _minus_and_one(beta)
+    e_up = None  # effects of the levels above, per unit of the current level (q0 columns)
+    for i in range(n_chain - 1, -1, -1):
+        k = block.levels[i]
+        lv = st.levels[k]
+        L, W = saved[i]
+        u = _stack_dot(np.ascontiguousarray(W[:, :, q0:]), beta1)
+        if e_up is not None:
+            u -= np.einsum("nqa,na->nq", W[:, :, :q0], e_up)
+        u += np.sqrt(sigma2) * rng.standard_normal(u.shape)
+        b[k] = batched_solve_triangular(L, u, trans=True)
+        if i > 0:  # to the units of the level below
+            par = block.parents[i - 1]
+            mine = np.zeros((lv.N, q0))
+            mine[:, lv.cols] = b[k]
+            e_up = mine[par] if e_up is None else (e_up + mine)[par]
+    return beta
+
+
 def gibbs_step(st: Statistics, state: State, rng: np.random.Generator,
                collapsed: bool = True) -> State:
     """One Gibbs step over ``(beta, b_1..b_K, sigma^2, Psi_1..Psi_K)``.
 
-    ``collapsed=True``: for every level a joint draw of ``(beta, b_k)`` given
-    the other levels' effects (``beta`` with ``b_k`` integrated out).
+    ``collapsed=True``: for every chain of nested levels (:class:`Block`) a
+    joint draw of ``beta`` and the chain's effects given the other chains'
+    (crossed factors are separate chains; nested ones one chain).
     ``collapsed=False``: single-site Gibbs, ``beta`` given every ``b_k``, then
     each ``b_k`` given ``beta`` and the others.
     """
@@ -308,31 +455,31 @@ def gibbs_step(st: Statistics, state: State, rng: np.random.Generator,
     sigma2 = state.sigma2
     b = list(state.b)
     beta = state.beta
-    ZtX_flat = pb.ZtXy.reshape(C * q0, p + 1)[:, :p]
     E = cell_effects(st, b)
-    if not collapsed:
+    if collapsed:
+        for block in st.blocks:
+            Eo = E
+            for k in block.levels:
+                Eo[:, st.levels[k].cols] -= b[k][st.levels[k].unit]
+            beta = _block_step(st, block, state, b, Eo, rng)
+            E = Eo
+            for k in block.levels:
+                E[:, st.levels[k].cols] += b[k][st.levels[k].unit]
+    else:
+        ZtX_flat = pb.ZtXy.reshape(C * q0, p + 1)[:, :p]
         beta = _draw_fixed(pb.XtX, pb.Xty - E.reshape(-1) @ ZtX_flat, sigma2, rng)
-    for k, lv in enumerate(st.levels):
-        Eo = E
-        Eo[:, lv.cols] -= b[k][lv.unit]  # the other levels' effects
-        t = pb.ZtXy[:, :, p] - _cell_dot(pb.ZtZ, Eo)  # Z_c'(y_c - other levels)
-        d = lv.sum(np.ascontiguousarray(t[:, lv.cols]))
-        M = lv.ZtZ + sigma2 * _inverse_psi(state.psi[k])
-        L = batched_cholesky(M)
-        if collapsed:
-            A = np.concatenate([lv.ZtX, d[:, :, None]], axis=2)
-            W = batched_solve_triangular(L, A)
-            Wf = W.reshape(lv.N * lv.q, p + 1)
-            G = Wf.T @ Wf
-            Xr = pb.Xty - Eo.reshape(-1) @ ZtX_flat
-            beta = _draw_fixed(pb.XtX - G[:p, :p], Xr - G[:p, p], sigma2, rng)
-            u = _stack_dot(W, _minus_and_one(beta))
-        else:
+        for k, lv in enumerate(st.levels):
+            Eo = E
+            Eo[:, lv.cols] -= b[k][lv.unit]  # the other levels' effects
+            t = pb.ZtXy[:, :, p] - _cell_dot(pb.ZtZ, Eo)  # Z_c'(y_c - other levels)
+            d = lv.sum(np.ascontiguousarray(t[:, lv.cols]))
+            M = lv.ZtZ + sigma2 * _inverse_psi(state.psi[k])
+            L = batched_cholesky(M)
             u = batched_solve_triangular(L, d - _stack_dot(lv.ZtX, beta))
-        u += np.sqrt(sigma2) * rng.standard_normal(u.shape)
-        b[k] = batched_solve_triangular(L, u, trans=True)
-        E = Eo
-        E[:, lv.cols] += b[k][lv.unit]
+            u += np.sqrt(sigma2) * rng.standard_normal(u.shape)
+            b[k] = batched_solve_triangular(L, u, trans=True)
+            E = Eo
+            E[:, lv.cols] += b[k][lv.unit]
     ssr = residual_ss(st, beta, E)
     sigma2 = float((ssr + SIGMA2_PRIOR_SCALE) / rng.chisquare(pb.n + SIGMA2_PRIOR_DF))
     psi = [_draw_psi(bk, rng) for bk in b]
