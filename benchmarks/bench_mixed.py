@@ -13,12 +13,20 @@ Two parts, appended to ``benchmarks/results/mixed.md``:
 * ``large``: 200,000 rows in 10,000 clusters (``make_popularity``), one random
   slope: one fit by skmice, lme4 and statsmodels (statsmodels in a subprocess
   capped by ``--timeout``).
+* ``several``: several grouping factors at ``--rows`` rows (default 100,000
+  and 1,000,000): pupils in classes in schools (``make_three_level``, 100
+  or 1,000 schools, 10 classes each; random intercepts, and a random slope at
+  the school level) and pupils in 1,000 schools crossed with 100
+  neighbourhoods (``make_crossed``). One fit each by skmice, lme4 and, where
+  it can express the model (variance components within schools), statsmodels
+  MixedLM (capped by ``--timeout``).
 
 BLAS runs on one thread on both sides (skmice limits it itself; R gets
 ``OPENBLAS_NUM_THREADS=1``). Run from the repository root::
 
     python benchmarks/bench_mixed.py                 # both parts
     python benchmarks/bench_mixed.py --part large --timeout 600
+    python benchmarks/bench_mixed.py --part several --rows 100000 1000000
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 from skmice import MultilevelIterativeImputer, multiple_impute
+from skmice._sim_levels import make_crossed, make_three_level
 from skmice.datasets import make_popularity
 from skmice.mixed import lmer
 
@@ -175,6 +184,24 @@ print(time.perf_counter() - t0, *fit.fe_params.tolist())
 """
 
 
+def run_probe(code: str, argv: list, timeout: float, params) -> tuple:
+    """Seconds of a statsmodels fit run in a subprocess, and its largest difference to ``params``.
+
+    ``code`` prints the seconds and the fixed effects; both are returned as
+    text for the tables (``"> timeout (stopped)"`` or ``"failed"`` otherwise).
+    """
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    try:
+        out = subprocess.run([sys.executable, "-c", code, *map(str, argv)],
+                             capture_output=True, text=True, timeout=timeout, env=env)
+        seconds, *theirs = map(float, out.stdout.split())
+        return f"{seconds:.1f}", f"{np.abs(np.asarray(params) - np.array(theirs)).max():.1e}"
+    except subprocess.TimeoutExpired:
+        return f"> {timeout:.0f} (stopped)", "n/a"
+    except ValueError:
+        return "failed", "n/a"
+
+
 def part_large(tmp: Path, args) -> str:
     sim = make_popularity(n_schools=args.clusters, min_size=10, max_size=30, random_state=0)
     data = sim.complete.drop(columns="pupil")
@@ -189,17 +216,7 @@ def part_large(tmp: Path, args) -> str:
     rscript("fit", csv, r_out)
     r = read_json(r_out)
     r_diff = float(np.abs(fit.params.to_numpy() - np.array(list(r["fixef"].values()))).max())
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    try:
-        out = subprocess.run([sys.executable, "-c", _STATSMODELS_PROBE, str(csv)],
-                             capture_output=True, text=True, timeout=args.timeout, env=env)
-        sm_seconds, *sm_params = map(float, out.stdout.split())
-        sm_text = f"{sm_seconds:.1f}"
-        sm_diff = f"{np.abs(fit.params.to_numpy() - np.array(sm_params)).max():.1e}"
-    except subprocess.TimeoutExpired:
-        sm_text, sm_diff = f"> {args.timeout} (stopped)", "n/a"
-    except ValueError:
-        sm_text, sm_diff = "failed", "n/a"
+    sm_text, sm_diff = run_probe(_STATSMODELS_PROBE, [csv], args.timeout, fit.params)
     return (
         f"{data.shape[0]:,} rows in {args.clusters:,} clusters, `{FORMULA}`, REML, one fit. "
         "Seconds (wall clock; skmice from the DataFrame, design and sufficient statistics "
@@ -214,10 +231,80 @@ def part_large(tmp: Path, args) -> str:
     )
 
 
+_STATSMODELS_VC = r"""
+import sys, time, warnings, pandas as pd, statsmodels.formula.api as smf
+d = pd.read_csv(sys.argv[1])
+warnings.simplefilter("ignore")
+t0 = time.perf_counter()
+fit = smf.mixedlm(sys.argv[2], d, groups="school", re_formula="1",
+                  vc_formula={"class": "0 + C(Q('class'))"}).fit()
+print(time.perf_counter() - t0, *fit.fe_params.tolist())
+"""
+
+#: (simulator, formula, statsmodels fixed part or None) of the part "several"
+SEVERAL = [
+    ("three_level", "y ~ x + class_size + school_ses + (1 | school/class)",
+     "y ~ x + class_size + school_ses"),
+    ("three_level", "y ~ x + school_ses + (1 + x | school) + (1 | class)", None),
+    ("crossed", "y ~ x + school_ses + deprivation + (1 | school) + (1 | neighbourhood)", None),
+]
+
+
+def _several_data(kind: str, rows: int) -> pd.DataFrame:
+    if kind == "three_level":
+        schools = 100 if rows <= 200_000 else 1000
+        return make_three_level(n_schools=schools, n_classes=10,
+                                n_pupils=rows // (10 * schools), random_state=0).complete
+    return make_crossed(n_rows=rows, n_schools=1000, n_neighbourhoods=100,
+                        random_state=0).complete
+
+
+def part_several(tmp: Path, args) -> str:
+    lines = [
+        "Several grouping factors, REML, one fit each. Seconds (wall clock; skmice from the "
+        "DataFrame, design and cross-products included, first call and best of "
+        f"{args.repeat}; lme4 timed in R around lmer(); statsmodels MixedLM with the classes "
+        "as a variance component within schools, where it can express the model). The machine "
+        "is shared: timings are indicative.",
+        "",
+        "| rows | model | levels | skmice | lme4 | statsmodels | max abs diff of fixed "
+        "effects (lme4; statsmodels) | llf skmice - lme4 |",
+        "|---:|---|---|---:|---:|---:|---|---:|",
+    ]
+    for rows in args.rows:
+        for kind, formula, sm_fixed in SEVERAL:
+            data = _several_data(kind, rows)
+            times = []
+            for _ in range(args.repeat):
+                t0 = time.perf_counter()
+                fit = lmer(formula, data)
+                times.append(time.perf_counter() - t0)
+            csv = tmp / "several.csv"
+            data.to_csv(csv, index=False)
+            r_out = tmp / "r_several.json"
+            rscript("fit-formula", csv, formula, r_out)
+            r = read_json(r_out)
+            r_diff = np.abs(fit.params.to_numpy() - np.array(list(r["fixef"].values()))).max()
+            sm_text, sm_diff = "n/a", "n/a"
+            if sm_fixed is not None:
+                sm_text, sm_diff = run_probe(_STATSMODELS_VC, [csv, sm_fixed], args.timeout,
+                                             fit.params)
+            levels = ", ".join(f"{g} {n:,}" for g, n in fit.n_groups.items())
+            lines.append(
+                f"| {len(data):,} | `{formula}` | {levels} | {times[0]:.2f}; {min(times):.2f} | "
+                f"{r['seconds']:.2f} | {sm_text} | {r_diff:.1e}; {sm_diff} | "
+                f"{fit.llf - r['loglik']:.1e} |"
+            )
+            print(lines[-1], flush=True)
+    return "\n".join(lines) + "\n"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", nargs="+", default=["popmis", "large"],
-                        choices=["popmis", "large"])
+    parser.add_argument("--part", nargs="+", default=["popmis", "large", "several"],
+                        choices=["popmis", "large", "several"])
+    parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000],
+                        help="rows of the datasets of the part 'several'")
     parser.add_argument("--m", type=int, default=50)
     parser.add_argument("--max-iter", type=int, default=10)
     parser.add_argument("--clusters", type=int, default=10_000)
@@ -230,7 +317,8 @@ def main():
         tmp = Path(tmpdir)
         for part in args.part:
             t0 = time.perf_counter()
-            body = part_popmis(tmp, args) if part == "popmis" else part_large(tmp, args)
+            body = {"popmis": part_popmis, "large": part_large,
+                    "several": part_several}[part](tmp, args)
             now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
             text = (f"\n## {part}: {now} on {platform.node()} ({os.cpu_count()} cores)\n\n"
                     f"Command: `{command.strip()}`\n\n{body}\n"

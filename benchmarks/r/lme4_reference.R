@@ -1,4 +1,5 @@
-# lme4 and mitml reference numbers for skmice.mixed (tests/reference/lme4_mixed.json).
+# lme4 and mitml reference numbers for skmice.mixed (tests/reference/lme4_mixed.json for one
+# grouping factor, tests/reference/lme4_multi.json for several, nested or crossed).
 #   Rscript lme4_reference.R manifest.json out.json
 # The manifest (written by benchmarks/make_lme4_reference.py) lists
 #   fits:  [{name, csv, formula, reml}]           -> lmer on one CSV

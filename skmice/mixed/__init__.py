@@ -1,9 +1,9 @@
 """Linear mixed models for the analysis of (multiply imputed) multilevel data.
 
 :func:`lmer` fits ``lme4::lmer`` models written in lme4's formula syntax
-(random intercepts and slopes with an unstructured covariance over one
-grouping factor, REML or ML), vectorised over the clusters from per-cluster
-sufficient statistics; :func:`lmer_each` fits one model to many datasets,
+(random intercepts and slopes with an unstructured covariance over one or
+several grouping factors, nested or crossed, REML or ML), vectorised over the
+clusters from per-cluster sufficient statistics; :func:`lmer_each` fits one model to many datasets,
 sharing the design when only the outcome differs
 (``MultiplyImputedData.analyze_mixed`` uses it). The results
 (:class:`LmerResults`) are pooled by :mod:`skmice.analysis` like statsmodels
@@ -15,12 +15,12 @@ statistics (:func:`sufficient_statistics`), the relative covariance factor
 (:class:`ThetaLayout`), the profiled deviance (:func:`profiled_deviance`),
 its optimisation (:func:`fit_lmm_statistics`) and the labelled results.
 
-The design already holds a list of grouping factors (:class:`MixedDesign`'s
-``factors``), and theta a block structure (:class:`ThetaLayout`). One factor
-makes lme4's Cholesky factor block diagonal (one small block per cluster);
-nested factors keep a block structure per top-level cluster, crossed factors
-need a sparse Cholesky factorisation of ``Lambda'Z'Z Lambda + I``: those are
-the parts to add for more factors, behind the same results.
+One factor makes lme4's Cholesky factor block diagonal (one small block per
+cluster). With several factors (nested or crossed) the factor with the most
+levels keeps that structure and the others are reached through a Schur
+complement, dense within each connected component of the levels (per school
+for nested factors, one block for crossed ones: ``_multi_stats``,
+``_multi_deviance``), behind the same results.
 """
 
 from ._batch import lmer_each

@@ -15,7 +15,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from .._blas import single_threaded_blas
-from ._lmer import _check_reml, design_statistics, results_from, single_factor
+from ._lmer import _check_reml, design_statistics, results_from
 from ._model_frame import MixedDesign, build_design, parse_mixed_formula
 from ._results import LmerResults
 from ._sufficient import SufficientStatistics
@@ -100,7 +100,6 @@ def lmer_each(formula: str, datasets, reml: bool = True, n_jobs: int | None = No
         raise ValueError("datasets is empty: give at least one DataFrame.")
     first_data = datasets[0]
     first = build_design(parsed, first_data)
-    single_factor(first)
     predictors = [v for v in parsed.variables if v != parsed.outcome]
     complete = first_data[predictors].notna().all(axis=1).to_numpy()
     shared, outcomes, own = [0], [first.y], []

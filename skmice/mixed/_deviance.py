@@ -34,12 +34,11 @@ import numpy as np
 import scipy.linalg
 
 from .._grouped import batched_cholesky, batched_solve_triangular
+from ._criterion import fixed_effects, profiled_criterion
+from ._multi_deviance import multi_gradient, multi_parts
 from ._sufficient import SufficientStatistics
 
 __all__ = ["DevianceParts", "deviance_parts", "profiled_deviance"]
-
-_LOG_2PI = math.log(2.0 * math.pi)
-
 
 @dataclass
 class DevianceParts:
@@ -107,25 +106,14 @@ def deviance_parts(T: np.ndarray, stats: SufficientStatistics, reml: bool) -> De
     RZX2 = RZX.reshape(J * q, p)
     C = stats.XtX - RZX2.T @ RZX2
     cb = stats.Xtr[:, 0] - RZX2.T @ cu.reshape(J * q)
-    if p:
-        try:
-            RX = scipy.linalg.cholesky(C, lower=True)
-        except np.linalg.LinAlgError:
-            return None
-        beta = scipy.linalg.cho_solve((RX, True), cb)
-    else:
-        RX = np.zeros((0, 0))
-        beta = np.zeros(0)
+    solved = fixed_effects(C, cb)
+    if solved is None:
+        return None
+    RX, beta = solved
     pwrss = float(stats.rtr[0] - np.dot(cu.ravel(), cu.ravel()) - cb @ beta)
     pwrss = max(pwrss, np.finfo(float).tiny)
     logdet_L = 2.0 * float(np.sum(np.log(np.diagonal(L, axis1=1, axis2=2))))
-    if reml:
-        nu = n - p
-        logdet_RX = 2.0 * float(np.sum(np.log(np.diagonal(RX)))) if p else 0.0
-        dev = logdet_L + logdet_RX + nu * (1.0 + _LOG_2PI + math.log(pwrss / nu))
-    else:
-        nu = n
-        dev = logdet_L + nu * (1.0 + _LOG_2PI + math.log(pwrss / nu))
+    dev, nu = profiled_criterion(logdet_L, RX, pwrss, n, reml)
     return DevianceParts(
         deviance=dev, beta=beta, sigma2=pwrss / nu, RX=RX, L=L, RZX=RZX, cu=cu, pwrss=pwrss,
         TtS=TtS,
@@ -169,8 +157,9 @@ def profiled_deviance(theta, layout, stats: SufficientStatistics, reml: bool,
         :class:`~skmice.mixed.ThetaLayout`).
     layout : ThetaLayout
         Where they go in ``T``.
-    stats : SufficientStatistics
-        With one response.
+    stats : SufficientStatistics or MultiStatistics
+        With one response (a ``MultiStatistics`` for several grouping
+        factors, whose deviance is :mod:`skmice.mixed._multi_deviance`'s).
     reml : bool
         REML (True) or ML deviance.
     gradient : bool, default=False
@@ -195,10 +184,12 @@ def profiled_deviance(theta, layout, stats: SufficientStatistics, reml: bool,
     >>> round(dev, 4), grad.shape
     (310.4716, (1,))
     """
+    one = isinstance(stats, SufficientStatistics)
     T = layout.factor(np.asarray(theta, dtype=np.float64))
-    parts = deviance_parts(T, stats, reml)
+    parts = (deviance_parts if one else multi_parts)(T, stats, reml)
     if parts is None or not np.isfinite(parts.deviance):
         return (math.inf, np.zeros(layout.size)) if gradient else math.inf
     if not gradient:
         return parts.deviance
-    return parts.deviance, layout.gradient(_gradient_T(T, parts, stats, reml))
+    return parts.deviance, layout.gradient((_gradient_T if one else multi_gradient)(
+        T, parts, stats, reml))

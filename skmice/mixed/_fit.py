@@ -21,6 +21,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .._grouped import batched_solve_triangular
 from ._deviance import deviance_parts, profiled_deviance
+from ._multi_deviance import multi_solution
 from ._sufficient import SufficientStatistics
 from ._theta import ThetaLayout
 
@@ -35,6 +36,9 @@ __all__ = [
 #: Options of L-BFGS-B: tight enough that the estimates agree with lme4's
 #: to well beyond 4 decimals.
 OPTIMIZER_OPTIONS = {"maxiter": 1000, "ftol": 1e-14, "gtol": 1e-8, "maxcor": 20}
+#: With several grouping factors (larger deviances, whose last digits are noisier) the
+#: optimiser stops earlier and the Newton polish takes the estimates to the same accuracy.
+MULTI_OPTIMIZER_OPTIONS = {"maxiter": 1000, "ftol": 1e-11, "gtol": 1e-6, "maxcor": 20}
 #: Values tried for a diagonal entry of T that ended at 0, and how often to restart.
 BOUNDARY_STEPS = (1e-3, 1e-2, 1e-1, 1.0)
 MAX_RESTARTS = 3
@@ -99,7 +103,8 @@ def _minimize(stats, layout, reml, x0) -> scipy.optimize.OptimizeResult:
         jac=True,
         method="L-BFGS-B",
         bounds=layout.bounds(),
-        options=OPTIMIZER_OPTIONS,
+        options=(OPTIMIZER_OPTIONS if isinstance(stats, SufficientStatistics)
+                 else MULTI_OPTIMIZER_OPTIONS),
     )
 
 
@@ -214,6 +219,16 @@ def fit_theta(stats: SufficientStatistics, layout: ThetaLayout, reml: bool = Tru
     return res
 
 
+def _cov_beta(RX: np.ndarray, sigma2: float) -> np.ndarray:
+    """lme4's ``vcov``: ``sigma^2 (R_X R_X')^{-1}``, symmetrised."""
+    p = RX.shape[0]
+    if not p:
+        return np.zeros((0, 0))
+    RX_inv = scipy.linalg.solve_triangular(RX, np.eye(p), lower=True)
+    cov = sigma2 * (RX_inv.T @ RX_inv)
+    return 0.5 * (cov + cov.T)
+
+
 def solve_at_theta(theta, layout: ThetaLayout, stats: SufficientStatistics,
                    reml: bool = True) -> dict:
     """Fixed effects, covariances and conditional modes at a given theta (one response).
@@ -232,23 +247,22 @@ def solve_at_theta(theta, layout: ThetaLayout, stats: SufficientStatistics,
         ``beta``, ``cov_beta``, ``cov_re``, ``sigma2``, ``deviance``,
         ``random_effects``.
     """
+    if not isinstance(stats, SufficientStatistics):
+        out = multi_solution(theta, layout, stats, reml)
+        out["cov_beta"] = _cov_beta(out.pop("RX"), out["sigma2"])
+        return out
     theta = np.asarray(theta, dtype=np.float64)
     T = layout.factor(theta)
     parts = deviance_parts(T, stats, reml)
     if parts is None:
         raise ValueError("X'V^{-1}X is not positive definite at the optimum.")
-    p = stats.p
-    if p:
-        RX_inv = scipy.linalg.solve_triangular(parts.RX, np.eye(p), lower=True)
-        cov_beta = parts.sigma2 * (RX_inv.T @ RX_inv)
-    else:
-        cov_beta = np.zeros((0, 0))
+    cov_beta = _cov_beta(parts.RX, parts.sigma2)
     # u_j solves L_j' u_j = c_u,j - R_ZX,j beta; b_j = T u_j
     rhs = parts.cu - np.matmul(parts.RZX, parts.beta)
     u = batched_solve_triangular(parts.L, rhs, trans=True)
     return {
         "beta": parts.beta + stats.beta_ols[:, 0],
-        "cov_beta": 0.5 * (cov_beta + cov_beta.T),
+        "cov_beta": cov_beta,
         "cov_re": parts.sigma2 * (T @ T.T),
         "sigma2": parts.sigma2,
         "deviance": parts.deviance,

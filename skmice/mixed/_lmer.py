@@ -7,6 +7,7 @@ import pandas as pd
 from .._blas import single_threaded_blas
 from ._fit import fit_lmm_statistics
 from ._model_frame import MixedDesign, build_design
+from ._multi_stats import MultiStatistics, multi_statistics
 from ._results import LmerResults
 from ._sufficient import SufficientStatistics, sufficient_statistics
 from ._theta import ThetaLayout
@@ -20,37 +21,48 @@ def _check_reml(reml) -> bool:
     return reml
 
 
-def single_factor(design: MixedDesign):
-    """The design's one grouping factor (more are not supported yet)."""
-    if len(design.factors) != 1:
-        names = [f.name for f in design.factors]
-        raise NotImplementedError(
-            f"random effects over several grouping factors {names} (crossed or nested) are not "
-            "supported yet: use one grouping factor, or statsmodels' MixedLM."
-        )
-    return design.factors[0]
+def ordered_factors(design: MixedDesign) -> list:
+    """The grouping factors by decreasing number of levels (stable), lme4's order."""
+    return sorted(design.factors, key=lambda f: -f.n_groups)
 
 
-def design_statistics(design: MixedDesign, Y=None) -> SufficientStatistics:
+def design_statistics(design: MixedDesign, Y=None) -> SufficientStatistics | MultiStatistics:
     """Sufficient statistics of a design's response(s) (``Y`` overrides ``design.y``)."""
-    factor = single_factor(design)
-    return sufficient_statistics(
-        factor.codes, factor.n_groups, factor.Z, design.X, design.y if Y is None else Y,
-        names=design.fixed_names,
-    )
+    Y = design.y if Y is None else Y
+    if len(design.factors) == 1:
+        factor = design.factors[0]
+        return sufficient_statistics(
+            factor.codes, factor.n_groups, factor.Z, design.X, Y, names=design.fixed_names,
+        )
+    factors = [(f.codes, f.n_groups, f.Z) for f in ordered_factors(design)]
+    return multi_statistics(factors, design.X, Y, names=design.fixed_names)
 
 
-def results_from(stats: SufficientStatistics, design: MixedDesign, reml: bool) -> LmerResults:
+def results_from(stats, design: MixedDesign, reml: bool) -> LmerResults:
     """Fit one response's statistics and label the result with the design's names."""
-    factor = single_factor(design)
-    solution = fit_lmm_statistics(stats, ThetaLayout(tuple(factor.blocks)), reml)
+    if len(design.factors) == 1:
+        factor = design.factors[0]
+        solution = fit_lmm_statistics(stats, ThetaLayout(tuple(factor.blocks)), reml)
+        return LmerResults(
+            solution,
+            fixed_names=design.fixed_names,
+            re_names=factor.names,
+            blocks=factor.blocks,
+            group=factor.name,
+            levels=factor.levels,
+            nobs=design.n_obs,
+            formula=design.formula.text,
+        )
+    factors = ordered_factors(design)
+    layout = ThetaLayout(tuple(b for f in factors for b in f.blocks))
+    solution = fit_lmm_statistics(stats, layout, reml)
     return LmerResults(
         solution,
         fixed_names=design.fixed_names,
-        re_names=factor.names,
-        blocks=factor.blocks,
-        group=factor.name,
-        levels=factor.levels,
+        re_names=[f.names for f in factors],
+        blocks=[f.blocks for f in factors],
+        group=[f.name for f in factors],
+        levels=[f.levels for f in factors],
         nobs=design.n_obs,
         formula=design.formula.text,
     )
@@ -60,10 +72,11 @@ def lmer(formula: str, data: pd.DataFrame, reml: bool = True) -> LmerResults:
     """Fit a linear mixed model written in lme4's formula syntax.
 
     Random intercepts and slopes with an unstructured covariance matrix over
-    one grouping factor, by REML (default) or maximum likelihood, as
-    ``lme4::lmer``: the profiled deviance in lme4's relative covariance
-    factor theta (Bates et al., 2015) is minimised with exact gradients,
-    every per-cluster operation vectorised over the clusters.
+    one or several grouping factors (nested or crossed), by REML (default)
+    or maximum likelihood, as ``lme4::lmer``: the profiled deviance in
+    lme4's relative covariance factor theta (Bates et al., 2015) is
+    minimised with exact gradients, every per-cluster operation vectorised
+    over the clusters.
 
     Parameters
     ----------
@@ -74,7 +87,11 @@ def lmer(formula: str, data: pd.DataFrame, reml: bool = True) -> LmerResults:
         ``x``. Text, categorical and boolean columns enter as treatment
         dummies (``group[T.b]``). Random part: ``(1 | g)``, ``(1 + x | g)``,
         ``(0 + x | g)``, ``(1 + x || g)`` (uncorrelated), and several parts
-        over the same ``g`` (independent blocks).
+        over the same ``g`` (independent blocks). Several grouping factors:
+        crossed ``(1 | school) + (1 | neighbourhood)``, nested
+        ``(1 | school/class)`` (lme4's ``(1 | school) + (1 | class:school)``),
+        ``(1 | a:b)`` (a group per combination of ``a`` and ``b``), each
+        with its own random terms.
     data : DataFrame
         Rows with a missing value in a variable of the formula are dropped.
     reml : bool, default=True
@@ -87,12 +104,11 @@ def lmer(formula: str, data: pd.DataFrame, reml: bool = True) -> LmerResults:
         ``params``, ``bse``, ``cov_params()``, ``cov_re``, ``scale``,
         ``variance_components``, ``llf``, ``nobs``... accepted by
         :func:`skmice.analysis.extract`, so ``pool()`` and ``pool_extra()``
-        work on a list of them.
+        work on a list of them. With several grouping factors ``cov_re``,
+        ``random_effects`` and ``n_groups`` are dicts by factor.
 
     Raises
     ------
-    NotImplementedError
-        For random effects over more than one grouping factor.
     ValueError
         For unknown columns, a rank-deficient fixed-effects matrix, a
         formula without random part.
@@ -107,9 +123,16 @@ def lmer(formula: str, data: pd.DataFrame, reml: bool = True) -> LmerResults:
     With one grouping factor the Cholesky factor of lme4's penalised
     system is block diagonal, one q x q block per cluster; the blocks come
     from the per-cluster cross-products ``Z_j'Z_j``, ``Z_j'X_j`` and
-    ``Z_j'y_j``, computed once. The covariance of the fixed effects is
-    lme4's ``vcov``; no denominator degrees of freedom are computed (as
-    lme4: use Satterthwaite's or Kenward-Roger's elsewhere).
+    ``Z_j'y_j``, computed once. With several, the factor with the most
+    levels keeps that block-diagonal part and the others enter through a
+    Schur complement, dense within each connected component of the levels
+    (a school with its classes when classes are nested in schools, all
+    levels when factors are crossed): its order is the other factors'
+    levels in a component times their random effects per level, which is
+    fast up to a few thousand. The
+    covariance of the fixed effects is lme4's ``vcov``; no denominator
+    degrees of freedom are computed (as lme4: use Satterthwaite's or
+    Kenward-Roger's elsewhere).
 
     References
     ----------

@@ -43,15 +43,25 @@ class RandomPart:
     intercept : bool
         Whether the part has a random intercept.
     group : str
-        The grouping factor.
+        The grouping factor's name (lme4's: ``class:school`` for the inner
+        factor of ``school/class``).
     correlated : bool
         False for ``||`` (one independent block per column).
+    columns : tuple of str
+        The columns whose combinations are the groups, when not just
+        ``group`` (``("class", "school")`` for ``class:school``).
     """
 
     terms: tuple
     intercept: bool
     group: str
     correlated: bool = True
+    columns: tuple = ()
+
+    @property
+    def group_columns(self) -> tuple:
+        """The data columns defining the grouping factor (several for ``a:b``)."""
+        return self.columns or (self.group,)
 
 
 @dataclass(frozen=True)
@@ -89,13 +99,38 @@ class MixedFormula:
         out = [self.outcome]
         for term in (*self.fixed, *(t for r in self.random for t in r.terms)):
             out.extend(term)
-        out.extend(self.groups)
+        for r in self.random:
+            out.extend(r.group_columns)
         return list(dict.fromkeys(out))
 
 
 def _by_degree(terms) -> tuple:
     """Terms sorted by their number of variables, stably (R's ``terms()`` order)."""
     return tuple(sorted(_unique_terms(terms), key=len))
+
+
+class _MixedParser(_Parser):
+    """The formula parser, reading grouping expressions ``g``, ``a:b`` and ``a/b/c``."""
+
+    def random_part(self):
+        self.take("op", "(")
+        terms, intercept, randoms = self.rhs(stop=("|", "||"))
+        if randoms:
+            self.error("random parts cannot be nested")
+        _, bar = self.take("op")
+        names, ops = [self.take("name")[1]], []
+        while self.peek() in (("op", "/"), ("op", ":")):
+            ops.append(self.take()[1])
+            names.append(self.take("name")[1])
+        self.take("op", ")")
+        if len(set(ops)) > 1:
+            self.error("write a grouping factor as a/b/c or as a:b:c, not both")
+        if ops and ops[0] == "/":
+            # lme4: a/b/c is a + b:a + c:b:a (each factor named inner first)
+            groups = tuple(tuple(reversed(names[: k + 1])) for k in range(len(names)))
+        else:
+            groups = (tuple(names),)
+        return terms, True if intercept is None else intercept, groups, bar == "|"
 
 
 def parse_mixed_formula(formula: str) -> MixedFormula:
@@ -117,8 +152,14 @@ def parse_mixed_formula(formula: str) -> MixedFormula:
     ValueError
         For syntax errors and the constructs :func:`skmice._formula.parse_formula`
         rejects (functions other than ``factor``/``C``, ``^``, nested
-        grouping ``g1/g2``), for a formula without random part, and for the
-        outcome or a grouping factor appearing as a predictor.
+        for a formula without random part, and for the outcome or a grouping
+        factor appearing as a predictor.
+
+    Notes
+    -----
+    Grouping factors may be interactions ``(1 | school:class)`` (a group per
+    combination) and nested ``(1 | school/class)``, which lme4 expands into
+    ``(1 | school) + (1 | class:school)``.
 
     Examples
     --------
@@ -129,7 +170,7 @@ def parse_mixed_formula(formula: str) -> MixedFormula:
     """
     if not isinstance(formula, str):
         raise TypeError(f"formula must be a string, got {type(formula).__name__}.")
-    parser = _Parser(formula)
+    parser = _MixedParser(formula)
     _, outcome = parser.take("name")
     if parser.peek() == ("op", "("):
         parser.error("the outcome must be a column name")
@@ -143,10 +184,15 @@ def parse_mixed_formula(formula: str) -> MixedFormula:
             "random effects with statsmodels or scikit-learn."
         )
     random = tuple(
-        RandomPart(terms=_by_degree(t), intercept=bool(i), group=g, correlated=c)
-        for t, i, g, c in randoms
+        RandomPart(
+            terms=_by_degree(t), intercept=bool(i),
+            group=":".join(cols), correlated=c,
+            columns=cols if len(cols) > 1 else (),
+        )
+        for t, i, gs, c in randoms
+        for cols in gs
     )
-    groups = {r.group for r in random}
+    groups = {c for r in random for c in r.group_columns}
     for term in (*terms, *(t for r in random for t in r.terms)):
         if outcome in term:
             raise ValueError(f"formula: the outcome {outcome!r} also appears on the right.")
@@ -376,6 +422,23 @@ def _random_factor(group: str, parts: list, codes, levels, variables: dict) -> R
     )
 
 
+def _group_codes(frame: pd.DataFrame, columns: tuple):
+    """Codes and sorted labels of the groups: the levels of a column, or of combinations."""
+    if len(columns) == 1:
+        codes, uniques = pd.factorize(frame[columns[0]], sort=True)
+        return codes.astype(np.int64), pd.Index(uniques)
+    keys = [pd.factorize(frame[c], sort=True) for c in columns]
+    sizes = [len(u) for _, u in keys]
+    flat = np.ravel_multi_index([k for k, _ in keys], sizes)
+    codes, uniques = pd.factorize(flat, sort=True)
+    parts = np.unravel_index(uniques, sizes)
+    labels = None
+    for (_, u), idx in zip(keys, parts):
+        column = pd.Series(pd.Index(u).astype(str)[idx])
+        labels = column if labels is None else labels + ":" + column
+    return codes.astype(np.int64), pd.Index(labels)
+
+
 def build_design(formula, data: pd.DataFrame) -> MixedDesign:
     """Response, fixed-effects matrix and random-effects factors of a formula.
 
@@ -432,16 +495,15 @@ def build_design(formula, data: pd.DataFrame) -> MixedDesign:
             f"dtype {outcome.dtype}."
         )
     y = outcome.to_numpy(dtype=np.float64)
-    predictors = [v for v in parsed.variables if v != parsed.outcome and v not in parsed.groups]
+    group_columns = {c for r in parsed.random for c in r.group_columns}
+    predictors = [v for v in parsed.variables if v != parsed.outcome and v not in group_columns]
     variables = {v: _read_variable(frame[v], v) for v in predictors}
     fixed_names, X = _model_columns(parsed.fixed, parsed.intercept, variables, y.shape[0])
     factors = []
     for group in parsed.groups:
-        codes, uniques = pd.factorize(frame[group], sort=True)
         parts = [r for r in parsed.random if r.group == group]
-        factors.append(
-            _random_factor(group, parts, codes.astype(np.int64), pd.Index(uniques), variables)
-        )
+        codes, levels = _group_codes(frame, parts[0].group_columns)
+        factors.append(_random_factor(group, parts, codes, levels, variables))
     return MixedDesign(
         formula=parsed, y=y, X=X, fixed_names=fixed_names, factors=factors, rows=rows
     )

@@ -41,9 +41,10 @@ class LmerResults:
     pvalues : Series
         Two-sided p-values from the standard normal (as statsmodels' MixedLM;
         lme4 reports none).
-    cov_re : DataFrame
+    cov_re : DataFrame or dict of DataFrame
         Covariance matrix of a cluster's random effects (rows and columns:
-        ``"Intercept"`` and the random slopes).
+        ``"Intercept"`` and the random slopes); with several grouping
+        factors a dict of them by factor (in :attr:`groups`' order).
     scale : float
         Residual variance ``sigma^2``.
     variance_components : Series
@@ -52,10 +53,13 @@ class LmerResults:
         (``"Intercept~~Intercept|school"``, ``"sex~~sex|school"``,
         ``"Intercept~~sex|school"``, ``"Residual~~Residual"``,
         ``"ICC|school"``): what :meth:`MultipleAnalyses.pool_extra
-        <skmice.analysis.MultipleAnalyses.pool_extra>` averages.
-    random_effects : DataFrame
+        <skmice.analysis.MultipleAnalyses.pool_extra>` averages. With several
+        grouping factors every factor's components are listed
+        (``"Intercept~~Intercept|class:school"``, ``"Intercept~~Intercept|school"``)
+        and no ICC, as mitml.
+    random_effects : DataFrame or dict of DataFrame
         Conditional modes of the random effects (lme4's ``ranef``), one row
-        per cluster.
+        per cluster; with several grouping factors a dict by factor.
     llf : float
         Log-likelihood; the restricted log-likelihood for REML fits, as
         lme4's ``logLik`` and statsmodels report.
@@ -66,10 +70,14 @@ class LmerResults:
         the covariance parameters and the residual variance counted).
     nobs : int
         Number of rows used.
-    n_groups : int
-        Number of clusters.
+    n_groups : int or dict
+        Number of clusters; with several grouping factors a dict by factor
+        (lme4's ``ngrps``).
     group : str
-        The grouping factor.
+        The grouping factor (several: their names joined by ``", "``).
+    groups : list of str
+        The grouping factors, ordered as lme4 orders them (by decreasing
+        number of levels): the order of :attr:`theta`.
     df_resid : int
         ``nobs`` minus the number of parameters (fixed effects, covariance
         parameters and residual variance), lme4's ``df.residual``, which R
@@ -94,28 +102,41 @@ class LmerResults:
     """
 
     def __init__(self, solution: LmmSolution, fixed_names: list, re_names: list, blocks: list,
-                 group: str, levels: pd.Index, nobs: int, formula: str = ""):
+                 group, levels, nobs: int, formula: str = ""):
+        several = not isinstance(group, str)
+        if not several:  # one factor: its names, blocks, levels and random effects alone
+            group, re_names, blocks, levels = [group], [re_names], [blocks], [levels]
+        ranef = list(solution.random_effects) if several else [solution.random_effects]
+        # one entry per factor: (group, names, blocks, levels)
+        factors = list(zip(map(str, group), map(list, re_names), map(list, blocks), levels))
         self._solution = solution
+        self._factors = factors
         self.formula = formula
-        self.group = str(group)
+        self.groups = [f[0] for f in factors]
+        self.group = ", ".join(self.groups)
         self.nobs = int(nobs)
-        self.n_groups = int(len(levels))
         self.reml = bool(solution.reml)
         self.converged = bool(solution.converged)
         self.theta = solution.theta
-        self._re_names = list(re_names)
-        self._blocks = list(blocks)
         names = pd.Index(fixed_names)
         self.params = pd.Series(solution.beta, index=names, dtype=float)
         self._cov = pd.DataFrame(solution.cov_beta, index=names, columns=names)
         self.scale = float(solution.sigma2)
-        self.cov_re = pd.DataFrame(solution.cov_re, index=re_names, columns=re_names)
-        self.random_effects = pd.DataFrame(
-            solution.random_effects, index=levels, columns=re_names
-        )
+        covs, ranefs, start = {}, {}, 0
+        for (g, re, _, lev), b in zip(factors, ranef):
+            sl = slice(start, start + len(re))
+            covs[g] = pd.DataFrame(solution.cov_re[sl, sl], index=re, columns=re)
+            ranefs[g] = pd.DataFrame(b, index=lev, columns=re)
+            start += len(re)
+        sizes = {g: int(len(lev)) for g, _, _, lev in factors}
+        pick = (lambda d: d) if several else (lambda d: d[self.groups[0]])
+        self.cov_re = pick(covs)
+        self.random_effects = pick(ranefs)
+        self.n_groups = pick(sizes)
         self.llf = float(solution.llf)
         self.deviance = float(solution.deviance)
-        diag = np.asarray(self.theta)[ThetaLayout(tuple(blocks)).diagonal]
+        all_blocks = tuple(b for f in factors for b in f[2])
+        diag = np.asarray(self.theta)[ThetaLayout(all_blocks).diagonal]
         self.singular = bool(np.any(diag < SINGULAR_TOL))
 
     # -- statsmodels-like surface ------------------------------------------
@@ -192,26 +213,30 @@ class LmerResults:
     @property
     def variance_components(self) -> pd.Series:
         """Variance components, residual variance and ICC with mitml's labels."""
-        names = self._re_names
-        cov = self.cov_re.to_numpy()
         out = {}
-        start = 0
-        labels = _block_labels(self.group, self._blocks)
-        for label, size in zip(labels, self._blocks):
-            idx = range(start, start + size)
-            for i in idx:
-                out[f"{names[i]}~~{names[i]}|{label}"] = cov[i, i]
-            # mitml walks the upper triangle column by column
-            for j in idx:
+        for group, names, blocks, _ in self._factors:
+            cov = self._cov_of(group).to_numpy()
+            start = 0
+            for label, size in zip(_block_labels(group, blocks), blocks):
+                idx = range(start, start + size)
                 for i in idx:
-                    if i < j:
-                        out[f"{names[i]}~~{names[j]}|{label}"] = cov[i, j]
-            start += size
+                    out[f"{names[i]}~~{names[i]}|{label}"] = cov[i, i]
+                # mitml walks the upper triangle column by column
+                for j in idx:
+                    for i in idx:
+                        if i < j:
+                            out[f"{names[i]}~~{names[j]}|{label}"] = cov[i, j]
+                start += size
         out["Residual~~Residual"] = self.scale
-        if len(self._blocks) == 1 and "Intercept" in names:
+        group, names, blocks, _ = self._factors[0]
+        if len(self._factors) == 1 and len(blocks) == 1 and "Intercept" in names:
             k = names.index("Intercept")
-            out[f"ICC|{self.group}"] = cov[k, k] / (cov[k, k] + self.scale)
+            cov = self.cov_re.to_numpy()
+            out[f"ICC|{group}"] = cov[k, k] / (cov[k, k] + self.scale)
         return pd.Series(out, dtype=float)
+
+    def _cov_of(self, group: str) -> pd.DataFrame:
+        return self.cov_re[group] if isinstance(self.cov_re, dict) else self.cov_re
 
     # -- display -------------------------------------------------------------
 
@@ -237,24 +262,27 @@ class LmerResults:
         lines.append(f"{crit}: {self.deviance:.4f}")
         lines.append("")
         lines.append("Random effects:")
-        sds = np.sqrt(np.diag(self.cov_re.to_numpy()))
-        labels = _block_labels(self.group, self._blocks)
+        labels = [lab for g, _, b, _ in self._factors for lab in _block_labels(g, b)]
+        re_names = [n for f in self._factors for n in f[1]]
         w_group = max(len(g) for g in [*labels, "Residual", "Groups"]) + 2
-        w_name = max(len(n) for n in [*self._re_names, "Name"]) + 2
+        w_name = max(len(n) for n in [*re_names, "Name"]) + 2
         lines.append(f" {'Groups':<{w_group}}{'Name':<{w_name}}{'Variance':>10} {'Std.Dev.':>9}")
-        start = 0
-        for label, size in zip(labels, self._blocks):
-            for i in range(start, start + size):
-                head = label if i == start else ""
-                lines.append(
-                    f" {head:<{w_group}}{self._re_names[i]:<{w_name}}"
-                    f"{self.cov_re.iat[i, i]:>10.4f} {sds[i]:>9.4f}"
-                )
-            start += size
+        for group, names, blocks, _ in self._factors:
+            var = np.diag(self._cov_of(group).to_numpy())
+            start = 0
+            for label, size in zip(_block_labels(group, blocks), blocks):
+                for i in range(start, start + size):
+                    head = label if i == start else ""
+                    lines.append(
+                        f" {head:<{w_group}}{names[i]:<{w_name}}"
+                        f"{var[i]:>10.4f} {math.sqrt(var[i]):>9.4f}"
+                    )
+                start += size
         lines.append(
             f" {'Residual':<{w_group + w_name}}{self.scale:>10.4f} {math.sqrt(self.scale):>9.4f}"
         )
-        lines.append(f"Number of obs: {self.nobs}, groups: {self.group}, {self.n_groups}")
+        counts = "; ".join(f"{g}, {len(lev)}" for g, _, _, lev in self._factors)
+        lines.append(f"Number of obs: {self.nobs}, groups: {counts}")
         if self.singular:
             lines.append("boundary (singular) fit")
         lines.append("")

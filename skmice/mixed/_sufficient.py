@@ -20,7 +20,8 @@ a small difference of large numbers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import numpy as np
 import scipy.linalg
@@ -30,8 +31,32 @@ from .._grouped import cluster_crossprods
 __all__ = ["SufficientStatistics", "sufficient_statistics"]
 
 
+class _Responses:
+    """What statistics of k responses sharing one fixed-effects matrix have in common.
+
+    ``PER_RESPONSE`` names the fields whose last axis runs over the responses.
+    """
+
+    PER_RESPONSE: ClassVar[tuple] = ()
+
+    @property
+    def p(self) -> int:
+        """Fixed effects."""
+        return self.XtX.shape[0]
+
+    @property
+    def n_responses(self) -> int:
+        """Number of responses k."""
+        return self.rtr.shape[0]
+
+    def response(self, k: int):
+        """The statistics of response ``k`` alone (views, no copy)."""
+        sl = slice(k, k + 1)
+        return replace(self, **{name: getattr(self, name)[..., sl] for name in self.PER_RESPONSE})
+
+
 @dataclass(frozen=True)
-class SufficientStatistics:
+class SufficientStatistics(_Responses):
     """Cross-products of one grouping factor's design with k responses.
 
     Attributes
@@ -60,6 +85,8 @@ class SufficientStatistics:
     beta_ols: np.ndarray
     n_obs: int
 
+    PER_RESPONSE: ClassVar[tuple] = ("Ztr", "Xtr", "rtr", "beta_ols")
+
     @property
     def n_groups(self) -> int:
         """Number of clusters."""
@@ -69,30 +96,6 @@ class SufficientStatistics:
     def q(self) -> int:
         """Random effects per cluster."""
         return self.ZtZ.shape[1]
-
-    @property
-    def p(self) -> int:
-        """Fixed effects."""
-        return self.XtX.shape[0]
-
-    @property
-    def n_responses(self) -> int:
-        """Number of responses k."""
-        return self.rtr.shape[0]
-
-    def response(self, k: int) -> SufficientStatistics:
-        """The statistics of response ``k`` alone (views, no copy)."""
-        sl = slice(k, k + 1)
-        return SufficientStatistics(
-            ZtZ=self.ZtZ,
-            ZtX=self.ZtX,
-            Ztr=self.Ztr[:, :, sl],
-            XtX=self.XtX,
-            Xtr=self.Xtr[:, sl],
-            rtr=self.rtr[sl],
-            beta_ols=self.beta_ols[:, sl],
-            n_obs=self.n_obs,
-        )
 
 
 #: A column whose part not explained by the previous columns has a squared norm below

@@ -124,10 +124,12 @@ def test_row_order_and_labels_do_not_matter():
     np.testing.assert_allclose(a.cov_re, b.cov_re, rtol=1e-6)
 
 
-def test_several_grouping_factors_not_yet():
+def test_two_parts_over_one_factor_stay_one_factor():
     data = dataset("popularity")
-    with pytest.raises(NotImplementedError, match="several grouping factors"):
-        lmer("popular ~ sex + (1 | school) + (1 | texpcat)", data)
+    fit = lmer("popular ~ sex + (1 | school) + (0 + sex | school)", data)
+    assert fit.groups == ["school"] and fit.n_groups == 100
+    both = lmer("popular ~ sex + (1 | school) + (1 | texpcat)", data)
+    assert both.groups == ["school", "texpcat"] and both.n_groups == {"school": 100, "texpcat": 3}
 
 
 def test_reml_must_be_a_bool():

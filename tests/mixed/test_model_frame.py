@@ -39,7 +39,8 @@ def test_parse_orders_terms_by_degree():
     ("y ~ x", "no random part"),
     ("y ~ y + (1 | g)", "outcome"),
     ("y ~ g + (1 | g)", "grouping factor"),
-    ("y ~ x + (1 | g/h)", "nested"),
+    ("y ~ x + (1 | g/h:k)", "not both"),
+    ("y ~ x + (1 | g/)", "expected 'name'"),
     ("y ~ log(x) + (1 | g)", "function"),
 ])
 def test_parse_errors(formula, message):
