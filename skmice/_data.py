@@ -238,7 +238,10 @@ def _is_temporal(dtype) -> bool:
 
 
 def _encode_numeric(series: pd.Series, name, info: ColumnInfo | None):
-    values = series.astype("float64").to_numpy(dtype=np.float64, na_value=np.nan)
+    if series.dtype == np.float64:  # numpy floats: NaN is their missing value already
+        values = series.to_numpy(dtype=np.float64, copy=True)
+    else:
+        values = series.astype("float64").to_numpy(dtype=np.float64, na_value=np.nan)
     if np.isinf(values).any():
         raise ValueError(
             f"Column {name!r} contains infinite values; replace them by NaN (to impute) "
@@ -344,6 +347,12 @@ def _encode_column(series: pd.Series, name, info: ColumnInfo | None = None):
 
 def _scale_exponent(values: np.ndarray) -> int:
     """The power of two that brings a column's largest magnitude near 1 (0 if it is there)."""
+    top = np.fmax.reduce(np.abs(values)) if values.size else np.nan  # NaN ignored
+    if np.isnan(top):
+        return 0
+    if np.isfinite(top):
+        exponent = int(np.frexp(float(top))[1]) if top else 0
+        return exponent if abs(exponent) > _SAFE_EXPONENT else 0
     finite = values[np.isfinite(values)]
     if finite.size == 0:
         return 0
@@ -388,7 +397,7 @@ def _skipped(skip) -> frozenset:
 
 def _encode_array(arr: np.ndarray, infos, rescale: bool, skip: frozenset):
     """Encode a numeric 2-d array (every column numeric)."""
-    values = arr.astype(np.float64, copy=True)
+    values = arr.astype(np.float64, order="F", copy=True)  # by column
     if np.isinf(values).any():
         col = int(np.where(np.isinf(values).any(axis=0))[0][0])
         raise ValueError(
@@ -483,10 +492,9 @@ def encode(X, infos: list | None = None, *, rescale: bool = False,
             raise TypeError(f"X has dtype {arr.dtype}; skmice needs numeric data or a DataFrame.")
     frame = X
     columns = _check_frame_shape(frame)
-    values = np.empty((frame.shape[0], len(columns)), dtype=np.float64)
+    values = np.empty((frame.shape[0], len(columns)), dtype=np.float64, order="F")  # by column
     new_infos = []
-    for j, name in enumerate(columns):
-        series = frame.iloc[:, j]
+    for j, (name, series) in enumerate(frame.items()):
         if infos is not None:
             info = infos[j]
         elif j in skip:
@@ -535,7 +543,7 @@ def _with_exponent(info: ColumnInfo, exponent: int) -> ColumnInfo:
 # --------------------------------------------------------------------------- #
 # Decoding
 # --------------------------------------------------------------------------- #
-def decode(values: np.ndarray, encoded: EncodedData, original=None):
+def decode(values: np.ndarray, encoded: EncodedData, original=None, missing=None):
     """Turn the completed float matrix back into the user's container.
 
     Parameters
@@ -549,6 +557,10 @@ def decode(values: np.ndarray, encoded: EncodedData, original=None):
         the cells that were missing and are not NaN in ``values`` written in
         the column's own dtype; observed cells are never touched. Cells still
         NaN in ``values`` (columns left as they are) stay missing.
+    missing : ndarray of bool of shape (n_samples, n_features), optional
+        The cells missing in the input: ``np.isnan`` of ``encoded.values``
+        before any imputation. Given, numeric columns are not scanned for
+        missing markers again.
 
     Returns
     -------
@@ -567,11 +579,41 @@ def decode(values: np.ndarray, encoded: EncodedData, original=None):
         raise ValueError("decode needs the original frame for frame input.")
     out = {}
     for j, info in enumerate(encoded.infos):
-        out[j] = _decode_column(values[:, j], info, original.iloc[:, j],
-                                encoded.missing_values)
-    frame = pd.DataFrame(out, index=original.index)
+        src = original.iloc[:, j]
+        if _plain_numbers(src.dtype) and (info.storage == "passthrough" or (
+                info.storage == "numeric" and missing is not None)):
+            out[j] = _decode_numbers(values[:, j], info, src,
+                                     None if missing is None else missing[:, j])
+        else:
+            out[j] = _decode_column(values[:, j], info, src, encoded.missing_values)
+    frame = pd.DataFrame(out, index=original.index, copy=False)
     frame.columns = original.columns
     return frame
+
+
+def _plain_numbers(dtype) -> bool:
+    """Whether a column's dtype is a numpy integer or float dtype."""
+    return isinstance(dtype, np.dtype) and dtype.kind in "iuf"
+
+
+def _decode_numbers(col: np.ndarray, info: ColumnInfo, src: pd.Series,
+                    missing: np.ndarray | None) -> np.ndarray:
+    """A numpy-typed numeric column as an array: ``src``'s values, imputed cells written.
+
+    ``missing`` marks the cells that were missing in the input (None for a
+    column passed through).
+    """
+    arr = src.to_numpy(copy=True)
+    if info.storage == "passthrough" or missing is None:
+        return arr
+    pos = np.flatnonzero(missing & ~np.isnan(col))
+    if pos.size:
+        x = col[pos]
+        if info.exponent:
+            with np.errstate(over="ignore"):  # beyond the float range: clipped below
+                x = np.ldexp(x, info.exponent)
+        arr[pos] = _numeric_for(x, src.dtype, info)
+    return arr
 
 
 def _decode_column(col: np.ndarray, info: ColumnInfo, src: pd.Series,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._collinear import ObservedGram
 from ._grouped import cluster_means
 from .methods._base import Design, Level
 
@@ -111,6 +112,7 @@ class TargetPlan:
         self.z_in_x = np.asarray(z_in_x, dtype=np.int64)
         self._seen = {}
         self._arrays = None
+        self._gram = None  # the collinearity check of the observed rows
 
     def sources(self) -> list:
         """The data columns the design reads."""
@@ -146,6 +148,7 @@ class TargetPlan:
         if self._arrays is None or not self.keep:
             self._arrays = self._allocate()
             self._seen = {}
+            self._gram = None
         for b in self.blocks:
             if self._seen.get(b.source) == versions[b.source]:
                 continue
@@ -184,6 +187,49 @@ class TargetPlan:
             levels = [Level(None, 0, Z, z_in_x)]
         design = Design(X=X, W=W, levels=levels)
         return design if keep_x is None else design.keep_columns(keep_x)
+
+    def collinear_drops(self, y: np.ndarray, eps: float, max_corr: float) -> dict:
+        """The columns of X (but the intercept) to drop on the observed rows.
+
+        As :func:`skmice._design.collinear_drops` on ``X[:, 1:]`` of the
+        observed rows, with positions counted from column 1. The Gram matrix
+        is kept between visits and only the columns rewritten since the last
+        call are read again; with none, the last verdict stands.
+
+        Parameters
+        ----------
+        y : ndarray of shape (n_obs,)
+            The target's observed values (the same at every call).
+        eps, max_corr : float
+            Thresholds of :func:`skmice._design.collinear_drops`.
+
+        Returns
+        -------
+        dict
+            Column position in ``X[:, 1:]`` -> reason.
+        """
+        X = self._arrays["obs"][0]
+        if not self.keep:  # designs rebuilt at every visit: nothing kept
+            return ObservedGram(y).drops(X, None, eps, max_corr)
+        if self._gram is None:
+            self._gram = (ObservedGram(y), {})
+        gram, seen = self._gram
+        changed = self._x_columns(s for s, v in self._seen.items() if seen.get(s) != v)
+        self._gram = (gram, dict(self._seen))
+        return gram.drops(X, changed, eps, max_corr)
+
+    def _x_columns(self, sources) -> set:
+        """The columns of X written from these sources, and those of no block (always)."""
+        sources = set(sources)
+        owned, out = set(), set()
+        for b in self.blocks:
+            cols = set(range(b.x.start, b.x.stop))
+            if b.x_mean is not None:
+                cols |= set(range(b.x_mean.start, b.x_mean.stop))
+            owned |= cols
+            if b.source in sources:
+                out |= cols
+        return out | (set(range(1, self.p)) - owned)
 
     def nbytes(self) -> int:
         """Bytes the plan's arrays take."""

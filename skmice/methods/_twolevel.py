@@ -248,7 +248,8 @@ def _prepare(design, y, method: str, mode: str, cache: dict | None = None) -> _P
         Uty = ys @ U
         pb.yty = float(ys @ ys)
         pb.counts = per_cluster[:, 0, 0].copy()
-        _check_intercept(Z, "Z", method, pb.counts.sum())
+        if pb.counts.sum() != n:  # Z's column 0 summed exactly (its rows were sampled above)
+            raise ValueError(f"{method}: column 0 of design.Z must be the intercept (all ones).")
         ZtUy = _sandwich(Tz.T, per_cluster, T1)
     UtU_c = T.T @ UtU @ T
     pb.XtX = UtU_c[np.ix_(fixed, fixed)]
