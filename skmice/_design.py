@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ._collinear import TARGET_CONSTANT, drops_from_gram, is_constant, shifted_gram
 from ._data import ColumnInfo, encode
 from ._plan import TargetPlan
 from .methods._base import Design
@@ -34,9 +35,11 @@ __all__ = [
     "cluster_columns",
     "make_methods",
     "make_predictor_matrix",
+    "multilevel_defaults",
     "quickpred",
     "remove_lindep",
     "validate_predictor_matrix",
+    "variable_levels",
 ]
 
 PREDICTOR_CODES = (-4, -3, -2, 0, 1, 2, 3, 4)
@@ -374,14 +377,24 @@ def make_methods(X, cluster=None, include_complete: bool = False) -> dict:
     - ordered categorical unit-level columns: ``"2l.pmm"`` on the codes;
     - other numeric unit-level columns: ``"2l.pmm"``.
 
+    With several grouping columns (a list, lowest level first), methods that
+    model every level (see :func:`multilevel_defaults`):
+
+    - level-specific columns (constant within the units of a grouping level,
+      see :func:`variable_levels`): ``"2lonly.pmm"``, imputed at that level;
+    - numeric and ordered categorical unit-level columns: ``"ml.pmm"``;
+    - binary unit-level columns: ``"ml.bin"`` when that method is registered,
+      otherwise ``"2l.bin"`` (which models the lowest level only);
+    - unordered categorical unit-level columns: ``"ml.polyreg"`` when
+      registered, otherwise ``"2l.polyreg"`` (lowest level only).
+
     Parameters
     ----------
     X : DataFrame or array-like
         The data.
     cluster : column label or list of them, optional
-        The cluster column (gets ``""``: it is never imputed); with a list of
-        grouping columns (several levels), the defaults are those of the
-        first, lowest level.
+        The cluster column (gets ``""``: it is never imputed), or a list of
+        grouping columns, lowest level first.
     include_complete : bool, default=False
         R gives complete columns the empty method ``""``. With True they get
         their default method too (the imputer uses this so that ``transform``
@@ -400,17 +413,86 @@ def make_methods(X, cluster=None, include_complete: bool = False) -> dict:
     ...                   "c": pd.Categorical(["a", "b", "c"]), "x": [1, 2, 3]})
     >>> make_methods(X)
     {'y': 'pmm', 'b': 'logreg', 'c': '', 'x': ''}
+    >>> X = pd.DataFrame({"class": [1, 1, 2, 2, 3, 3], "school": [1, 1, 1, 1, 2, 2],
+    ...                   "type": [0.0, 0.0, None, 0.0, 1.0, 1.0],
+    ...                   "y": [1.2, None, 0.3, 2.2, 1.9, 0.4]})
+    >>> make_methods(X, cluster=["class", "school"])
+    {'class': '', 'school': '', 'type': '2lonly.pmm', 'y': 'ml.pmm'}
     """
+    enc, levels, skip = _encoded_levels(X, cluster)
+    return default_methods(enc, levels[0][0] if levels else None, skip, include_complete,
+                           levels=levels)
+
+
+def _encoded_levels(X, cluster):
+    """The data encoded without its grouping columns, their (codes, n_units), positions."""
     frame = _as_frame(X)
     cols = list(frame.columns)
-    levels = _check_names(cluster_columns(cluster), cols, "cluster")
-    skip = [cols.index(name) for name in levels]
+    names = _check_names(cluster_columns(cluster), cols, "cluster")
+    skip = [cols.index(name) for name in names]
     enc = encode(frame, skip=skip)
-    codes = pd.factorize(frame.iloc[:, skip[0]])[0] if skip else None
-    return default_methods(enc, codes, skip, include_complete)
+    levels = []
+    for k in skip:
+        codes, uniques = pd.factorize(frame.iloc[:, k])
+        if (codes < 0).any():
+            raise ValueError(f"cluster: the grouping column {cols[k]!r} has missing values.")
+        levels.append((codes.astype(np.int64), len(uniques)))
+    return enc, levels, skip
 
 
-def default_methods(enc, codes, skip, include_complete: bool = False) -> dict:
+def variable_levels(X, cluster) -> dict:
+    """The grouping level of each level-specific column (constant within its units).
+
+    A column belongs to a grouping level when its observed values agree
+    within every unit of the level and some unit has two or more of them;
+    among several such levels (a school-level variable is constant within
+    classes too), the one with the fewest units
+    (:func:`skmice.methods._cluster_level.unit_level`).
+
+    Parameters
+    ----------
+    X : DataFrame or array-like
+        The data.
+    cluster : column label or list of them
+        The grouping columns, lowest level first.
+
+    Returns
+    -------
+    dict
+        Column label -> grouping column label, for the level-specific columns.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skmice._design import variable_levels
+    >>> X = pd.DataFrame({"class": [1, 1, 2, 2, 3, 3], "school": [1, 1, 1, 1, 2, 2],
+    ...                   "size": [20.0, 20.0, 25.0, None, 18.0, 18.0],
+    ...                   "type": [0.0, 0.0, None, 0.0, 1.0, 1.0],
+    ...                   "y": [1.2, None, 0.3, 2.2, 1.9, 0.4]})
+    >>> variable_levels(X, ["class", "school"])
+    {'size': 'class', 'type': 'school'}
+    """
+    enc, levels, skip = _encoded_levels(X, cluster)
+    names = [enc.columns[k] for k in skip]
+    found = _variable_level_positions(enc, levels, skip)
+    return {name: names[k] for name, k in found.items()}
+
+
+def _variable_level_positions(enc, levels, skip) -> dict:
+    """Column label -> position of its level, for the level-specific columns of ``enc``."""
+    from .methods._cluster_level import unit_level
+
+    out = {}
+    for j, name in enumerate(enc.columns):
+        if j in skip or not enc.infos[j].imputable:
+            continue
+        k = unit_level(enc.values[:, j], levels)
+        if k is not None:
+            out[name] = k
+    return out
+
+
+def default_methods(enc, codes, skip, include_complete: bool = False, levels=None) -> dict:
     """:func:`make_methods` on data already encoded.
 
     Parameters
@@ -422,7 +504,13 @@ def default_methods(enc, codes, skip, include_complete: bool = False) -> dict:
     skip : collection of int
         Positions of the grouping columns.
     include_complete : bool, default=False
+    levels : list of (codes, n_units), optional
+        Every grouping level, lowest first; with two or more, the defaults
+        are :func:`multilevel_defaults`'.
     """
+    if levels is not None and len(levels) > 1:
+        chosen = multilevel_defaults(enc, levels, skip, include_complete)
+        return {name: method for name, (method, _) in chosen.items()}
     skip = set(skip)
     cl_level = set() if codes is None else set(_cluster_level_names(enc, codes, skip))
     missing = np.isnan(enc.values).any(axis=0)
@@ -437,15 +525,78 @@ def default_methods(enc, codes, skip, include_complete: bool = False) -> dict:
             ]
         elif name in cl_level:
             out[name] = "2lonly.pmm"
-        elif info.kind == "binary" or (
-            info.kind == "continuous"
-            and np.unique(enc.values[~np.isnan(enc.values[:, j]), j]).size == 2
-        ):
+        elif _is_binary(enc, j):
             out[name] = "2l.bin"
         elif info.kind == "categorical":
             out[name] = "2l.pmm" if info.ordered else "2l.polyreg"
         else:
             out[name] = "2l.pmm"
+    return out
+
+
+def _is_binary(enc, j) -> bool:
+    """Whether column j is binary: of binary kind, or numeric with two observed values."""
+    info = enc.infos[j]
+    col = enc.values[:, j]
+    return info.kind == "binary" or (
+        info.kind == "continuous" and np.unique(col[~np.isnan(col)]).size == 2)
+
+
+def multilevel_defaults(enc, levels, skip, include_complete: bool = False) -> dict:
+    """Default methods for data with several grouping levels, each with its reason.
+
+    Level-specific columns get ``"2lonly.pmm"`` at their level; numeric and
+    ordered categorical unit-level columns ``"ml.pmm"``; binary ones
+    ``"ml.bin"`` and unordered categorical ones ``"ml.polyreg"`` when methods
+    of those names are registered (looked up at each call), else the
+    two-level ``"2l.bin"`` and ``"2l.polyreg"``.
+
+    Parameters
+    ----------
+    enc : EncodedData
+        The data, encoded with the grouping columns skipped.
+    levels : list of (codes, n_units)
+        Every grouping level, lowest first.
+    skip : collection of int
+        Positions of the grouping columns.
+    include_complete : bool, default=False
+
+    Returns
+    -------
+    dict
+        Column label -> (method name, reason); ``("", "")`` for columns not
+        imputed.
+    """
+    from .methods import registered_methods
+
+    names = [enc.columns[k] for k in skip] if len(skip) == len(levels) else None
+    skip = set(skip)
+    at = _variable_level_positions(enc, levels, skip)
+    known = registered_methods()
+    has_bin = "ml.bin" in known
+    missing = np.isnan(enc.values).any(axis=0)
+    out = {}
+    for j, (name, info) in enumerate(zip(enc.columns, enc.infos)):
+        if j in skip or not info.imputable or not (missing[j] or include_complete):
+            out[name] = ("", "")
+        elif name in at:
+            label = names[at[name]] if names else at[name]
+            out[name] = ("2lonly.pmm", f"constant within the units of {label!r}: imputed at "
+                         "that level")
+        elif _is_binary(enc, j):
+            out[name] = ("ml.bin", "binary, every grouping level modelled") if has_bin else (
+                "2l.bin", "binary: no multilevel binary method ('ml.bin') is registered, so "
+                "the two-level default, which models the lowest level only")
+        elif info.kind == "categorical" and not info.ordered:
+            out[name] = ("ml.polyreg", "unordered categorical, every grouping level "
+                         "modelled") if "ml.polyreg" in known else (
+                "2l.polyreg", "unordered categorical: no multilevel multinomial method "
+                "('ml.polyreg') is registered, so the two-level default, which models the "
+                "lowest level only")
+        else:
+            kind = "ordered categorical (on its codes)" if info.kind == "categorical" \
+                else "numeric"
+            out[name] = ("ml.pmm", f"{kind}, every grouping level modelled")
     return out
 
 
@@ -617,51 +768,10 @@ def collinear_drops(
     n, k = X.shape
     if k == 0:
         return {}
-    if n < 2 or _is_constant(y):
-        return dict.fromkeys(range(k), "the target is constant")
-    # one Gram matrix of [X, y], shifted by the first row (exact zeros for constant
-    # columns, and no cancellation when a column's mean dwarfs its spread); held
-    # transposed, so that the shift and the sums run along contiguous rows
-    A = np.empty((k + 1, n))
-    A[:k] = X.T
-    A[k] = y
-    first = A[:, 0].copy()
-    A -= first[:, None]
-    G = A @ A.T
-    mean = A.sum(axis=1) / n
-    cov = G / n - np.outer(mean, mean)
-    var = np.maximum(np.diag(cov), 0.0)
-    scale = np.abs(first) + np.sqrt(np.diag(G) / n)
-    drops = {}
-    for i in np.flatnonzero(~(var[:k] > (1e-10 * np.maximum(scale[:k], 1e-300)) ** 2)):
-        drops[int(i)] = "constant"
-    if len(drops) == k:
-        return drops
-    sd = np.sqrt(np.where(var > 0, var, 1.0))
-    cor = cov / np.outer(sd, sd)
-    for i in range(k):
-        r = abs(cor[i, k])
-        if i not in drops and r >= max_corr:
-            drops[i] = f"correlation with the target {r:.6g} >= max_corr"
-    idx = np.array([i for i in range(k) if i not in drops], dtype=np.int64)
-    if len(idx) <= 1:
-        return drops
-    cx = cor[np.ix_(idx, idx)]
-    while len(idx) > 1:
-        w, v = np.linalg.eigh(cx)
-        if w[0] / w[-1] >= eps:
-            break
-        drop = int(np.argmax(np.abs(v[:, 0])))
-        drops[int(idx[drop])] = "collinear with other predictors"
-        sel = np.arange(len(idx)) != drop
-        idx = idx[sel]
-        cx = cx[np.ix_(sel, sel)]
-    return drops
-
-
-def _is_constant(y: np.ndarray) -> bool:
-    lo, hi = y.min(), y.max()
-    return bool(hi - lo <= 1e-10 * max(abs(lo), abs(hi), 1e-300))
+    if n < 2 or is_constant(y):
+        return dict.fromkeys(range(k), TARGET_CONSTANT)
+    _, G, sums, first = shifted_gram(X, y)
+    return drops_from_gram(G, sums, first, n, eps, max_corr)
 
 
 # --------------------------------------------------------------------------- #

@@ -12,7 +12,10 @@ The formula is parsed by a small hand-written parser (no patsy or formulaic
 needed): terms separated by ``+`` (``- term`` removes one), interactions
 ``a:b`` and ``a*b`` (``a + b + a:b``), ``0``/``1``/``-1`` for the intercept,
 random parts ``(1 + x | g)`` and ``(x || g)`` with a single grouping factor,
-and ``factor(x)``, ``C(x)``, ``as.factor(x)`` read as ``x``.
+and ``factor(x)``, ``C(x)``, ``as.factor(x)`` read as ``x``. Formulas with
+several grouping factors (``(1 | school/class)``, ``(1 | school) + (1 |
+neighbourhood)``) are read by :func:`skmice.mixed.parse_mixed_formula` and
+turned into an imputation model by :mod:`skmice._formula_levels`.
 """
 
 from __future__ import annotations
@@ -186,7 +189,8 @@ class _Parser:
         _, group = self.take("name")
         if self.peek() in (("op", "/"), ("op", ":")):
             self.error(
-                f"nested grouping ({group}/...) is not supported: skmice imputes two-level data"
+                f"nested grouping ({group}/...) is not read by parse_formula, which reads one "
+                "grouping factor (predictor_matrix_from_formula reads several)"
             )
         self.take("op", ")")
         return terms, True if intercept is None else intercept, group, bar == "|"
@@ -291,8 +295,9 @@ def parse_formula(formula: str) -> ParsedFormula:
     groups = {r[2] for r in randoms}
     if len(groups) > 1:
         raise ValueError(
-            f"formula: random parts over several grouping factors {sorted(groups)}: skmice "
-            "imputes two-level data (one cluster column)."
+            f"formula: random parts over several grouping factors {sorted(groups)}: "
+            "parse_formula reads one (predictor_matrix_from_formula and "
+            "skmice.mixed.parse_mixed_formula read several)."
         )
     rterms: list = []
     rint = False
@@ -335,10 +340,18 @@ class FormulaDesign:
         The input data plus the product columns for interactions.
     notes : list of str
         One sentence per decision a user should know about.
-    formula : ParsedFormula
-        The parsed analysis model.
-    cluster : str or None
-        The cluster column (the formula's grouping factor).
+    formula : ParsedFormula or MixedFormula
+        The parsed analysis model (a
+        :class:`~skmice.mixed.MixedFormula` with several grouping factors).
+    cluster : str, list or None
+        The cluster column (the formula's grouping factor); with several
+        grouping factors, the list of their columns, lowest level first (the
+        factor with the most units first), ready for
+        ``MultilevelIterativeImputer(cluster=...)``.
+    random_slopes : dict or None
+        With several grouping factors: the outcome's random slopes,
+        ``{grouping column: [predictors]}`` (also set on the outcome's
+        method); None otherwise.
     """
 
     predictor_matrix: pd.DataFrame
@@ -346,7 +359,8 @@ class FormulaDesign:
     data: pd.DataFrame
     notes: list = field(default_factory=list)
     formula: ParsedFormula | None = None
-    cluster: str | None = None
+    cluster: str | list | None = None
+    random_slopes: dict | None = None
 
     def __repr__(self) -> str:
         notes = "\n".join(f"  - {n}" for n in self.notes)
@@ -383,6 +397,50 @@ def _check_cols(names, columns, what) -> list:
     return names
 
 
+def _product_columns(data, terms, incomplete, jav, separator, notes):
+    """Add the product columns of the interactions among ``terms`` to ``data``.
+
+    Returns the product columns and, per interaction (a frozenset of its
+    variables), the names of its columns. An interaction with an incomplete
+    variable is added (and marked incomplete) only with ``jav``; otherwise a
+    note explains why not.
+    """
+    product_cols: list = []
+    product_of: dict = {}
+    for term in terms:
+        key = frozenset(term)
+        if len(term) < 2 or key in product_of:
+            continue
+        product_of[key] = []
+        inc = [v for v in term if v in incomplete]
+        if inc and not jav:
+            notes.append(
+                f"Interaction {':'.join(term)} involves incomplete {inc}: skmice has no passive "
+                "imputation. Recommended: just another variable (JAV) -- add the product column "
+                "and impute it like any variable (jav=True does this). Imputing the components "
+                "without their product biases the interaction towards zero; JAV keeps the "
+                "imputation model congenial with the analysis model and is unbiased under MCAR "
+                "for linear models (von Hippel, 2009; Seaman, Bartlett and White, 2012), "
+                "whereas products recomputed from imputed components are not."
+            )
+            continue
+        parts = [_numeric_parts(data[v], v) for v in term]
+        for combo in itertools.product(*parts):
+            name = separator.join(label for label, _ in combo)
+            values = np.prod(np.column_stack([v for _, v in combo]), axis=1)
+            if name in data.columns:
+                notes.append(f"Column {name!r} already exists: used as the product {term}.")
+            else:
+                data[name] = values
+                kind = "incomplete, imputed as just another variable" if inc else "complete"
+                notes.append(f"Added {name} = {' * '.join(lab for lab, _ in combo)} ({kind}).")
+            product_cols.append(name)
+            product_of[key].append(name)
+            if inc:
+                incomplete.add(name)
+    return product_cols, product_of
+
+
 def predictor_matrix_from_formula(
     formula: str,
     X: pd.DataFrame,
@@ -417,6 +475,18 @@ def predictor_matrix_from_formula(
     - ``cluster_means=True`` adds the cluster means of unit-level
       predictors (codes 3 and 4 instead of 1 and 2): the imputation model
       then allows different within- and between-cluster relations.
+    - Several grouping factors, as lme4 writes them: ``(1 | school/class)``
+      (nested: ``school`` and ``class:school``, the latter added to ``data``
+      as a column of unit ids), ``(1 | class) + (1 | school)``, crossed
+      ``(1 + x | school) + (1 | neighbourhood)``. ``cluster`` is then the
+      list of grouping columns, lowest level first (most units first);
+      predictors with a random slope at some level get code 2, and
+      ``random_slopes`` (``{"school": ["x"]}``) is set on the outcome's
+      method, ``ml.pmm``; variables constant within the units of a level get
+      ``"2lonly.pmm"`` at that level and no random slope over it. The
+      pieces plug straight into :class:`~skmice.MultilevelIterativeImputer`
+      (``cluster=d.cluster, predictor_matrix=d.predictor_matrix,
+      methods=d.methods`` on ``d.data``).
 
     Parameters
     ----------
@@ -467,14 +537,29 @@ def predictor_matrix_from_formula(
     {'school': -2, 'popular': 0, 'sex': 2, 'texp': 1, 'teachpop': 0, 'sex_texp': 1}
     >>> d.methods["popular"], "sex_texp" in d.data
     ('2l.pmm', True)
+
+    Several grouping factors:
+
+    >>> from skmice.datasets import make_crossed
+    >>> sim = make_crossed(n_schools=10, n_neighbourhoods=8, random_state=0)
+    >>> d = predictor_matrix_from_formula("y ~ x + (1 + x | school) + (1 | neighbourhood)",
+    ...                                   sim.data)
+    >>> d.cluster, d.random_slopes, d.predictor_matrix.loc["y", "x"]
+    (['school', 'neighbourhood'], {'school': ['x']}, np.int64(2))
     """
     from ._design import cluster_level_columns, make_methods
 
-    parsed = parse_formula(formula)
     if not isinstance(X, pd.DataFrame):
         raise TypeError(f"X must be a DataFrame (the formula uses names), got {type(X).__name__}.")
     if not isinstance(separator, str) or not separator:
         raise ValueError(f"separator must be a non-empty string, got {separator!r}.")
+    mixed = _several_factors(formula)
+    if mixed is not None:
+        from ._formula_levels import multilevel_formula_design
+
+        return multilevel_formula_design(mixed, X, auxiliary, exclusion, cluster_means, jav,
+                                         separator)
+    parsed = parse_formula(formula)
     cols = list(X.columns)
     needed = [parsed.outcome, *parsed.variables] + ([parsed.cluster] if parsed.cluster else [])
     missing_names = [v for v in needed if v not in cols]
@@ -505,43 +590,10 @@ def predictor_matrix_from_formula(
         elif len(term) == 1:
             random_vars.add(term[0])
 
-    # interactions -> product columns
-    product_cols: list = []
-    random_products: set = set()
-    inter_terms = [t for t in (*parsed.fixed, *parsed.random) if len(t) > 1]
-    seen_inter: set = set()
-    for term in inter_terms:
-        if frozenset(term) in seen_inter:
-            continue
-        seen_inter.add(frozenset(term))
-        is_random = any(frozenset(term) == frozenset(r) for r in parsed.random)
-        inc = [v for v in term if v in incomplete]
-        if inc and not jav:
-            notes.append(
-                f"Interaction {':'.join(term)} involves incomplete {inc}: skmice has no passive "
-                "imputation. Recommended: just another variable (JAV) -- add the product column "
-                "and impute it like any variable (jav=True does this). Imputing the components "
-                "without their product biases the interaction towards zero; JAV keeps the "
-                "imputation model congenial with the analysis model and is unbiased under MCAR "
-                "for linear models (von Hippel, 2009; Seaman, Bartlett and White, 2012), "
-                "whereas products recomputed from imputed components are not."
-            )
-            continue
-        parts = [_numeric_parts(data[v], v) for v in term]
-        for combo in itertools.product(*parts):
-            name = separator.join(label for label, _ in combo)
-            values = np.prod(np.column_stack([v for _, v in combo]), axis=1)
-            if name in data.columns:
-                notes.append(f"Column {name!r} already exists: used as the product {term}.")
-            else:
-                data[name] = values
-                kind = "incomplete, imputed as just another variable" if inc else "complete"
-                notes.append(f"Added {name} = {' * '.join(lab for lab, _ in combo)} ({kind}).")
-            product_cols.append(name)
-            if is_random:
-                random_products.add(name)
-            if inc:
-                incomplete.add(name)
+    product_cols, product_of = _product_columns(
+        data, (*parsed.fixed, *parsed.random), incomplete, jav, separator, notes)
+    random_products = {n for t in parsed.random if len(t) > 1
+                       for n in product_of.get(frozenset(t), [])}
     if not parsed.intercept:
         notes.append(
             "The analysis model has no intercept; imputation models keep theirs "
@@ -567,21 +619,9 @@ def predictor_matrix_from_formula(
     if cluster is not None:
         pm.loc[y, cluster] = -2
 
-    targets = [y] + [v for v in [*predictors, *excl] if v in incomplete and v != y]
-    targets = list(dict.fromkeys(targets))
+    targets = _target_rows(pm, y, predictors, excl, incomplete, level2, random_vars, code,
+                           cluster)
     for t in targets[1:]:
-        row_vars = [y, *predictors, *excl]
-        for v in row_vars:
-            if v == t:
-                continue
-            if t in level2:
-                pm.loc[t, v] = 1
-            elif v == y:
-                pm.loc[t, v] = 2 if t in random_vars and y not in level2 else 1
-            else:
-                pm.loc[t, v] = code(v, False)
-        if cluster is not None:
-            pm.loc[t, cluster] = -2
         if t in random_vars:
             notes.append(
                 f"{t} has a random slope in the analysis model: in its own imputation model "
@@ -610,6 +650,48 @@ def predictor_matrix_from_formula(
         formula=parsed,
         cluster=cluster,
     )
+
+
+def _target_rows(pm, y, predictors, excl, incomplete, level_specific, with_slope, code,
+                 cluster) -> list:
+    """Fill the predictor-matrix rows of the incomplete predictors; return the targets.
+
+    A level-specific target takes every other formula variable as a fixed
+    predictor; another target takes the outcome with a random slope (code 2)
+    when it has one in the analysis model (the reversed random coefficient),
+    and the other predictors as ``code(v, False)`` says. The grouping
+    column(s) get -2.
+    """
+    targets = list(dict.fromkeys(
+        [y] + [v for v in [*predictors, *excl] if v in incomplete and v != y]))
+    for t in targets[1:]:
+        for v in [y, *predictors, *excl]:
+            if v == t:
+                continue
+            if t in level_specific:
+                pm.loc[t, v] = 1
+            elif v == y:
+                pm.loc[t, v] = 2 if t in with_slope and y not in level_specific else 1
+            else:
+                pm.loc[t, v] = code(v, False)
+        if cluster is not None:
+            pm.loc[t, cluster] = -2
+    return targets
+
+
+def _several_factors(formula):
+    """The parsed mixed formula when it has several grouping factors (or a combined one)."""
+    if not isinstance(formula, str) or "|" not in formula:
+        return None
+    from .mixed._model_frame import parse_mixed_formula
+
+    try:
+        mixed = parse_mixed_formula(formula)
+    except ValueError:
+        return None  # parse_formula reports the error in its own terms
+    if len(mixed.groups) > 1 or any(r.columns for r in mixed.random):
+        return mixed
+    return None
 
 
 def _method_notes(data, targets, methods, level2, cluster, y, excl, notes) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numbers
 import sys
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -24,16 +24,18 @@ from ._design import (
     DesignBuilder,
     cluster_columns,
     cluster_position,
-    collinear_drops,
     default_methods,
     make_predictor_matrix,
+    multilevel_defaults,
     validate_predictor_matrix,
     varying_clusters,
 )
-from ._plan import KEEP_BYTES, TargetPlan
+from ._level_plan import LevelPlan, names_predictors, slope_positions
+from ._plan import KEEP_BYTES
 from ._random import as_seed_sequence
 from .exceptions import NumericalError
 from .methods import ConditionalMethod, EstimatorMethod, get_method
+from .methods._cluster_level import resolve_level, unit_level
 
 __all__ = ["MultilevelIterativeImputer"]
 
@@ -98,9 +100,18 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         unchanged). None: single-level imputation. A list gives several
         grouping levels, lowest first (``["class", "school"]`` for pupils in
         classes in schools; crossed factors such as ``["school",
-        "neighbourhood"]`` likewise): every level's unit codes reach the
-        methods' designs (``Design.levels``); the two-level methods model the
-        first and warn that the others are not modelled.
+        "neighbourhood"]`` likewise; lme4's ``(1 | school/class)``): every
+        level's unit codes reach the methods' designs (``Design.levels``),
+        and whether each level is nested in the next or crossed with it is
+        detected and recorded in ``levels_`` and ``log_``. With several
+        levels the default methods model every level (``"ml.pmm"`` for
+        numeric columns, ``"2lonly.pmm"`` at their own level for
+        level-specific columns such as class size or school type, see
+        :func:`~skmice.make_methods`; ``log_`` says which default each column
+        got and why); the multilevel methods (``"ml.norm"``, ``"ml.pmm"``)
+        take random slopes per level, by predictor name
+        (``MultilevelPMM(random_slopes={"school": ["ses"]})``); the two-level
+        methods model the first level and warn naming the levels they ignore.
     max_iter : int, default=10
         Iterations of the chained equations. R mice's default is 5; skmice
         uses 10 because its two-level samplers are warm-started across
@@ -162,6 +173,14 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         cluster id as a numeric feature.
     drop_columns : None, label or list of labels, default=None
         Further columns used in the imputation and left out of the output.
+    cluster_means : None, level, list of levels or dict, default=None
+        Where the cluster means of the predictors with codes 3 and 4 are
+        taken, with several grouping levels: a grouping column (``"school"``:
+        school means), a list of them (``["class", "school"]``: class means
+        and school means, two fixed effects per predictor), or a dict target
+        -> level(s) (targets not named keep the default). None: the lowest
+        level, as mice's codes 3 and 4. The means are recomputed from the
+        current completed data at every visit.
 
     Attributes
     ----------
@@ -188,6 +207,9 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         One row per grouping level (``level``, ``column``, ``n_units``,
         ``relation_to_next``: "nested" when each unit lies in one unit of the
         next level, "crossed" otherwise); empty without a cluster.
+    variable_levels_ : dict
+        Column -> the grouping column it was imputed at, for the columns
+        imputed by a level-specific method (``2lonly.*``).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Defined when X is a DataFrame with string column names.
@@ -238,6 +260,7 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         skip_complete=False,
         drop_cluster=False,
         drop_columns=None,
+        cluster_means=None,
     ):
         self.methods = methods
         self.predictor_matrix = predictor_matrix
@@ -255,6 +278,7 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         self.skip_complete = skip_complete
         self.drop_cluster = drop_cluster
         self.drop_columns = drop_columns
+        self.cluster_means = cluster_means
 
     # ------------------------------------------------------------------ #
     # scikit-learn plumbing
@@ -413,8 +437,15 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
 
         def defaults():
             codes = levels[0][0] if levels else None
+            units = [(c, n) for c, n, _ in levels]
+            if len(levels) > 1:
+                reasons = multilevel_defaults(enc, units, self._cluster_indices,
+                                              include_complete=not self.skip_complete)
+                self._default_reasons = {c: why for c, (m, why) in reasons.items() if m}
             return default_methods(enc, codes, self._cluster_indices,
-                                   include_complete=not self.skip_complete)
+                                   include_complete=not self.skip_complete, levels=units)
+
+        self._default_reasons = {}
 
         explicit = set()  # columns the user asked to leave as they are
         if spec is None:
@@ -438,6 +469,9 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
             raise TypeError(
                 f"methods must be None, a method name or a dict, got {type(spec).__name__}."
             )
+        self._defaulted = [c for c in columns if c not in (
+            spec if isinstance(spec, dict) else {}) and isinstance(chosen.get(c), str)
+            and chosen[c] and not isinstance(spec, str)]
         methods, names = {}, {}
         for j, c in enumerate(columns):
             if j in self._empty:  # nothing to impute it from: left out or kept as it is
@@ -622,7 +656,7 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         self._cluster_indices = self._resolve_cluster(*_column_labels(X))
         self._cluster_index = self._cluster_indices[0] if self._cluster_indices else None
         enc = encode(X, rescale=True, skip=self._cluster_indices, missing_values=self._markers)
-        values = enc.values  # a fresh array: X is never modified
+        values = np.asfortranarray(enc.values)  # a fresh array, X never modified; by columns
         columns = enc.columns
         self._infos = enc.infos
         self.n_features_in_ = len(columns)
@@ -657,7 +691,11 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
             pm_values[:, j] = 0
             pm_values[j, :] = 0
         log = self._unused_predictors(pm_values, columns, enc.infos, methods, n_missing)
-        for row in self.levels_.itertuples():
+        log += [dict(iteration=0, variable=c, event="default method",
+                     detail=f"{names[c]}: {self._default_reasons[c]}")
+                for j, c in enumerate(columns) if n_missing[j] and methods[c] is not None
+                and c in self._defaulted and c in self._default_reasons]
+        for row in self.levels_.itertuples() if len(levels) > 1 else ():
             if row.relation_to_next:
                 upper = self.levels_["column"].iloc[row.level]
                 log.append(dict(iteration=0, variable=row.column, event="grouping levels",
@@ -665,6 +703,9 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
                                     "nested in" if row.relation_to_next == "nested"
                                     else "crossed with") + f" {upper!r}"))
         self.predictor_matrix_ = pd.DataFrame(pm_values, index=pm.index, columns=pm.columns)
+        self._mean_levels = self._resolve_cluster_means(columns, levels)
+        self._named_slopes = {c: m.random_slopes for c, m in methods.items()
+                              if names_predictors(getattr(m, "random_slopes", None))}
         self._builder = DesignBuilder(enc.infos, pm_values, self._cluster_index)
         self.methods_ = methods
         self.method_names_ = names
@@ -677,8 +718,11 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
                     methods[c], enc.infos[j], obs_vals, c, names[c]
                 )
 
-        if groups is not None:
-            self._check_cluster_level(values, groups, n_groups)
+        self.variable_levels_ = self._check_cluster_level(values, levels) if levels else {}
+        for c, level in self.variable_levels_.items():
+            if len(levels) > 1:
+                log.append(dict(iteration=0, variable=c, event="level-specific",
+                                detail=f"imputed at level {level!r}: one value per unit"))
         incomplete = {c for j, c in enumerate(columns) if n_missing[j] > 0 and methods[c]}
         frac = {c: n_missing[j] / len(values) for j, c in enumerate(columns)}
         self.visit_sequence_ = self._resolve_visit_sequence(columns, incomplete, frac)
@@ -709,7 +753,7 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         self.n_iter_ = self.max_iter
         self.trace_ = pd.DataFrame(trace, columns=["iteration", "variable", "mean", "sd"])
         self.log_ = pd.DataFrame(log, columns=["iteration", "variable", "event", "detail"])
-        return self._output(decode(values, enc, X if enc.is_frame else None), mask)
+        return self._output(decode(values, enc, X if enc.is_frame else None, mask), mask)
 
     def _plan_output(self, columns, n_missing):
         """Which input columns leave the output, and which get a missing indicator."""
@@ -813,11 +857,64 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
                         if self.methods_[self._infos[j].name].needs_groups
                         and not self.methods_[self._infos[j].name].models_all_levels})
         if names:
+            ignored = list(self.levels_["column"].iloc[1:])
             warnings.warn(
                 f"Methods {names} model one grouping level: they use the first of "
-                f"{cluster_columns(self.cluster)} ({self.levels_['column'].iloc[0]!r}); the "
-                "other levels are in their design but not modelled.", UserWarning,
+                f"{cluster_columns(self.cluster)} ({self.levels_['column'].iloc[0]!r}) and "
+                f"ignore the levels {ignored}, which are in their design but not modelled. "
+                "The multilevel methods ('ml.pmm', 'ml.norm') model every level.", UserWarning,
                 stacklevel=4)
+
+    def _resolve_cluster_means(self, columns, levels) -> dict:
+        """Column position -> positions of the levels of its predictors' cluster means."""
+        spec = self.cluster_means
+        if spec is None:
+            return {}
+        if not levels:
+            raise ValueError("cluster_means names grouping levels, but cluster is None: set "
+                             "cluster= to the grouping columns.")
+        names = [name for _, _, name in levels]
+
+        def positions(value, target):
+            refs = list(value) if isinstance(value, list) else [value]
+            if not refs:
+                raise ValueError(f"cluster_means{target}: give at least one grouping level.")
+            out = []
+            for ref in refs:
+                try:
+                    k = resolve_level(ref, names, "cluster_means")
+                except ValueError:
+                    raise ValueError(
+                        f"cluster_means{target} names {ref!r}, which is not a grouping column "
+                        f"(cluster: {names}, lowest first).") from None
+                if k in out:
+                    raise ValueError(f"cluster_means{target} names the level {ref!r} twice.")
+                out.append(k)
+            return out
+
+        if isinstance(spec, dict):
+            unknown = [c for c in spec if c not in columns]
+            if unknown:
+                raise ValueError(f"cluster_means names columns that are not in X: {unknown}.")
+            return {columns.index(c): positions(v, f"[{c!r}]") for c, v in spec.items()}
+        chosen = positions(spec, "")
+        return dict.fromkeys(range(len(columns)), chosen)
+
+    def _slope_namer(self, j, levels):
+        """For a method whose ``random_slopes`` names predictors: the callback that
+        turns the names into positions of the columns of ``Z`` of each design."""
+        name = self._infos[j].name
+        spec = self._named_slopes.get(name)
+        if spec is None:
+            return None
+        method = self.methods_[name]
+        label = f"Column {name!r} ({self.method_names_[name]})"
+        level_names = [lv for _, _, lv in levels]
+
+        def on_design(z_sources):
+            method.random_slopes = slope_positions(spec, z_sources, level_names, label)
+
+        return on_design
 
     def _walk(self, values, mask, targets, levels) -> _Walk:
         """The state of a run over ``values``: a design plan per target, write counts."""
@@ -827,8 +924,10 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
             rows = {"obs": np.flatnonzero(~mask[:, j]), "mis": np.flatnonzero(mask[:, j])}
             if method.needs_all_rows:
                 rows["all"] = np.arange(values.shape[0])
-            plans[j] = TargetPlan(self._builder, j, levels,
-                                  method.needs_groups, method.needs_selection, rows)
+            plans[j] = LevelPlan(self._builder, j, levels, method.needs_groups,
+                                 method.needs_selection, rows,
+                                 mean_levels=self._mean_levels.get(j),
+                                 on_design=self._slope_namer(j, levels))
         keep = sum(plan.nbytes() for plan in plans.values()) <= KEEP_BYTES
         for plan in plans.values():
             plan.keep = keep
@@ -849,7 +948,9 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         values, plan = walk.values, walk.plans[j]
         plan.refresh(values, walk.versions)
         obs_idx, mis_idx = plan.rows["obs"], plan.rows["mis"]
-        y_obs = coding.to_codes(values[obs_idx, j])
+        y_obs = walk.observed.get(j)  # observed values are never rewritten
+        if y_obs is None:
+            y_obs = walk.observed[j] = coding.to_codes(values[obs_idx, j])
         if fit_mode:
             self._keep[j] = self._select_predictors(plan, y_obs, name, log, it)
         keep = self._keep[j]
@@ -876,8 +977,7 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         """Columns of the design kept for fitting: constant or collinear ones dropped."""
         keep = np.ones(plan.p, dtype=bool)
         if self.remove_collinear and keep.size > 1:
-            drops = collinear_drops(plan.design("obs").X[:, 1:], y_obs, eps=_SINGULAR,
-                                    max_corr=self.max_corr)
+            drops = plan.collinear_drops(y_obs, eps=_SINGULAR, max_corr=self.max_corr)
             if drops:
                 keep[[1 + i for i in drops]] = False
                 dropped = [plan.x_names[1 + i] for i in sorted(drops)]
@@ -904,29 +1004,52 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
             "remove_collinear=False to keep them; log_ lists each drop.",
             UserWarning, stacklevel=4)
 
-    def _cluster_label(self, codes):
-        known = self._cluster_values_
+    def _cluster_label(self, codes, level: int = 0):
+        known = self._level_values[level]
         return [_plain(known[c]) if c < len(known) else f"<new cluster {c - len(known) + 1}>"
                 for c in codes]
 
-    def _some_clusters(self, codes, limit: int = 10) -> str:
-        """The labels of (the first ``limit`` of) some cluster codes, for messages."""
+    def _some_clusters(self, codes, limit: int = 10, level: int = 0) -> str:
+        """The labels of (the first ``limit`` of) some unit codes, for messages."""
         more = " (and more)" if len(codes) > limit else ""
-        return f"{self._cluster_label(codes[:limit])}{more}"
+        return f"{self._cluster_label(codes[:limit], level)}{more}"
 
-    def _check_cluster_level(self, values, groups, n_groups):
-        """Columns imputed by cluster-level methods: observed values equal within clusters."""
+    def _unit_level(self, j, values, levels) -> int:
+        """The grouping level column j is imputed at by its level-specific method."""
+        method = self.methods_[self._infos[j].name]
+        if "level_index_" in method.__dict__:  # fitted: the level it was imputed at
+            return method.level_index_
+        names = [name for _, _, name in levels]
+        k = resolve_level(getattr(method, "level", None), names, self.method_names_[
+            self._infos[j].name])
+        if k is None and len(levels) > 1:
+            k = unit_level(values[:, j], [(c, n) for c, n, _ in levels])
+        return 0 if k is None else k
+
+    def _check_cluster_level(self, values, levels):
+        """Columns imputed by level-specific methods: observed values equal within units."""
+        found = {}
         for j in self._codings:
             name = self._infos[j].name
             if not self.methods_[name].cluster_level:
                 continue
-            bad = varying_clusters(values[:, j], groups, n_groups)
-            if bad.size:
+            k = self._unit_level(j, values, levels)
+            found[name] = levels[k][2]
+            bad = varying_clusters(values[:, j], levels[k][0], levels[k][1])
+            if bad.size and len(levels) == 1:
                 raise ValueError(
                     f"Column {name!r} is imputed as a cluster-level variable, but its observed "
                     f"values differ within clusters {self._some_clusters(bad)}"
                     ": use a unit-level method or make the values agree."
                 )
+            if bad.size:
+                raise ValueError(
+                    f"Column {name!r} is imputed as a variable of level {levels[k][2]!r}, but "
+                    f"its observed values differ within the units {self._some_clusters(bad, 10, k)}"
+                    f" of {levels[k][2]!r}: give its method another level (level=), use a "
+                    "unit-level method, or make the values agree."
+                )
+        return found
 
     @staticmethod
     def _fit_method(method, design, y, rng, name):
@@ -1030,15 +1153,15 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
             X = pd.DataFrame(X, columns=self.feature_names_in_)
             is_frame = True
         enc = encode(X, infos=self._infos, missing_values=self._markers)
-        values = enc.values
+        values = np.asfortranarray(enc.values)  # column access is contiguous
         levels = self._levels(X, enc.columns, fit=False)
         groups, n_groups = levels[0][:2] if levels else (None, 0)
         mask = np.isnan(values)
         if not mask.any():
             return _as_input(self._output(decode(values, enc, X if is_frame else None), mask,
                                           positional), positional)
-        if groups is not None:
-            self._check_cluster_level(values, groups, n_groups)
+        if levels:
+            self._check_cluster_level(values, levels)
         columns = enc.columns
         todo = [j for j in range(len(columns)) if mask[:, j].any()]
         todo = self._check_unimputed(todo, columns)
@@ -1054,7 +1177,7 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         for _ in range(self.max_iter):
             for j in order:
                 self._visit(walk, j, rng, None, 0, fit_mode=False)
-        return _as_input(self._output(decode(values, enc, X if is_frame else None), mask,
+        return _as_input(self._output(decode(values, enc, X if is_frame else None, mask), mask,
                                       positional), positional)
 
 
@@ -1065,6 +1188,7 @@ class _Walk:
     values: np.ndarray
     plans: dict
     versions: np.ndarray
+    observed: dict = field(default_factory=dict)  # target -> its observed values (codes)
 
 
 def _describe_levels(levels) -> pd.DataFrame:
@@ -1087,11 +1211,22 @@ def _describe_levels(levels) -> pd.DataFrame:
 
 
 def _trace_stats(draws: np.ndarray, exponent: int) -> tuple[float, float]:
-    """Mean and standard deviation of a visit's draws, in the data's units."""
-    with np.errstate(over="ignore"):
-        mean = float(np.ldexp(np.mean(draws), exponent))
-        sd = float(np.ldexp(np.std(draws, ddof=1), exponent)) if len(draws) > 1 else np.nan
-    return mean, sd
+    """Mean and standard deviation of a visit's draws, in the data's units.
+
+    The sums are those of ``np.mean`` and ``np.std(ddof=1)``, without their
+    dispatch (this runs at every visit).
+    """
+    n = draws.shape[0]
+    mean = np.add.reduce(draws) / n
+    sd = np.nan
+    if n > 1:
+        dev = draws - mean
+        dev *= dev
+        sd = np.sqrt(np.add.reduce(dev) / (n - 1))
+    if exponent:
+        with np.errstate(over="ignore"):
+            mean, sd = np.ldexp(mean, exponent), np.ldexp(sd, exponent)
+    return float(mean), float(sd)
 
 
 def _column_labels(X) -> tuple[list, bool]:

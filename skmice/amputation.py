@@ -88,7 +88,7 @@ def _resolve_columns(frame: pd.DataFrame, columns, exclude=()) -> list:
             raise ValueError(f"columns: {unknown} are not columns of X.")
         bad = [c for c in cols if c in exclude]
         if bad:
-            raise ValueError(f"columns: {bad} is the cluster column, which is never amputed.")
+            raise ValueError(f"columns: {bad} is a cluster column (grouping column), never amputed.")
         if len(set(cols)) != len(cols):
             raise ValueError("columns has duplicates.")
     if not cols:
@@ -495,6 +495,7 @@ def multilevel_ampute(
     freq=None,
     type="RIGHT",
     score_columns=None,
+    unit=None,
 ) -> pd.DataFrame:
     """Ampute clustered data: systematic (whole clusters) and sporadic missingness.
 
@@ -505,18 +506,28 @@ def multilevel_ampute(
     cluster mean of a score (MAR: the other columns; MNAR: the column
     itself), calibrated as in :func:`ampute`.
 
+    With several grouping columns (pupils in classes in schools, pupils in
+    schools and neighbourhoods), ``unit`` names the level whose units go
+    missing: ``unit="class"`` removes the chosen columns from whole classes,
+    ``unit="neighbourhood"`` from whole neighbourhoods. MAR by a unit-level
+    covariate: ``score_columns=["school_type"]`` (a unit's score is the
+    unit mean of the score columns, which for a variable constant within
+    units is its value).
+
     *Sporadic* missingness: :func:`ampute` on the rows (``prop``,
-    ``mechanism``, ``patterns``, ...), the cluster column left out. Columns
-    constant within every cluster (cluster-level variables) go missing for
-    whole clusters: the decision drawn for a cluster's first row applies to
-    the cluster, so they stay constant within clusters where observed.
+    ``mechanism``, ``patterns``, ...), the grouping columns left out.
+    Level-specific columns (constant within the units of a grouping level,
+    as :func:`skmice.make_methods` detects them) go missing for whole units
+    of their level: the decision drawn for a unit's first row applies to the
+    unit, so they stay constant within units where observed.
 
     Parameters
     ----------
     X : DataFrame
         The data, with the cluster column.
-    cluster : column label
-        The cluster column (never amputed, not scored).
+    cluster : column label or list of them
+        The cluster column, or the grouping columns, lowest level first
+        (never amputed, not scored).
     prop : float, default=0.3
         Expected proportion of rows with sporadic missingness.
     mechanism : {"MAR", "MCAR", "MNAR"}, default="MAR"
@@ -534,6 +545,10 @@ def multilevel_ampute(
         Columns that may go missing. Default: all but the cluster.
     score_columns : list of column labels, optional
         Columns that drive MAR missingness. Default: ``columns``.
+    unit : column label, optional
+        The grouping column whose units go missing entirely in the
+        systematic part (one of ``cluster``). Default: the first (lowest)
+        grouping column.
 
     Returns
     -------
@@ -555,20 +570,36 @@ def multilevel_ampute(
     >>> missing_share = Y.isna().groupby(Y["g"]).mean()
     >>> sorted(set(missing_share["x"])), int((missing_share["x"] == 1).sum())
     ([0.0, 1.0], 10)
+
+    Whole schools of pupils in classes (``g``) in schools:
+
+    >>> X["school"] = X["g"] // 4
+    >>> Y = multilevel_ampute(X, ["g", "school"], mechanism="MCAR", systematic={"y": 0.3},
+    ...                       sporadic=False, unit="school", columns=["y"], random_state=0)
+    >>> int(Y.groupby("school")["y"].apply(lambda s: s.isna().all()).sum())
+    3
     """
     if not isinstance(X, pd.DataFrame):
         raise TypeError(f"X must be a DataFrame with the cluster column, got {_type_name(X)}.")
     frame = X
-    if cluster not in frame.columns:
-        raise ValueError(f"cluster: {cluster!r} is not a column of X.")
-    if frame[cluster].isna().any():
-        raise ValueError(f"cluster: the cluster column {cluster!r} has missing values.")
+    grouping = list(cluster) if isinstance(cluster, list) else [cluster]
+    if not grouping:
+        raise ValueError("cluster=[] names no column: give at least one grouping column.")
+    for c in grouping:
+        if c not in frame.columns:
+            raise ValueError(f"cluster: {c!r} is not a column of X.")
+        if frame[c].isna().any():
+            raise ValueError(f"cluster: the cluster column {c!r} has missing values.")
+    if unit is None:
+        unit = grouping[0]
+    elif not any(_same_label(unit, c) for c in grouping):
+        raise ValueError(f"unit: {unit!r} is not one of the grouping columns {grouping}.")
     mechanism = _check_mechanism(mechanism)
     prop = _check_fraction(prop, "prop")
     if not isinstance(sporadic, (bool, np.bool_)):
         raise TypeError(f"sporadic must be a bool, got {sporadic!r}.")
     cols, score_cols, work, amputable, pats, full, freq_, w, types = _setup(
-        frame, columns, score_columns, patterns, weights, freq, type, mechanism, (cluster,)
+        frame, columns, score_columns, patterns, weights, freq, type, mechanism, tuple(grouping)
     )
     if isinstance(systematic, dict):
         unknown = [c for c in systematic if c not in cols]
@@ -580,7 +611,7 @@ def multilevel_ampute(
         sys_frac = dict.fromkeys(cols, s)
 
     seeds = as_seed_sequence(random_state).spawn(2)
-    codes, uniques = pd.factorize(frame[cluster], sort=False)
+    codes, uniques = pd.factorize(frame[unit], sort=False)
     n_clusters = len(uniques)
     values = _encoded(frame, work)
     mask = np.zeros(values.shape, dtype=bool)
@@ -628,16 +659,23 @@ def multilevel_ampute(
     if sporadic and prop > 0:
         rng = np.random.default_rng(seeds[1])
         row_mask = _row_mask(values, prop, mechanism, full, freq_, w, types, rng)
-        from ._design import cluster_level_columns
+        from ._design import variable_levels
 
-        level2 = set(cluster_level_columns(frame[[cluster, *cols]], cluster))
-        if level2:
-            _, first = np.unique(codes, return_index=True)  # first row of each cluster
-            for j, c in enumerate(work):
-                if c in level2:
-                    row_mask[:, j] = row_mask[first[codes], j]
+        at = variable_levels(frame[[*grouping, *cols]], grouping)
+        for j, c in enumerate(work):  # a loop over the few columns
+            if c in at:
+                level_codes = pd.factorize(frame[at[c]], sort=False)[0]
+                _, first = np.unique(level_codes, return_index=True)  # first row of each unit
+                row_mask[:, j] = row_mask[first[level_codes], j]
         mask |= row_mask
     return _apply_mask(frame, cols, mask[:, amputable])
+
+
+def _same_label(a, b) -> bool:
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
 
 
 def _type_name(obj) -> str:
