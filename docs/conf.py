@@ -60,6 +60,7 @@ API_MODULES = {
     "skmice.pooling": "Pooling (Rubin's rules, D1-D3)",
     "skmice.analysis": "Analysis adapters",
     "skmice.mixed": "Linear mixed models (lme4's lmer) for the analysis",
+    "skmice.smc": "Imputation compatible with the analysis model",
     "skmice.datasets": "Simulated datasets",
     "skmice.diagnostics": "Diagnostics",
     "skmice.plotting": "Plots",

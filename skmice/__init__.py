@@ -16,6 +16,7 @@ from .pipeline import (
     StatsmodelsRegressor,
 )
 from .pooling import D1, D2, D3, pool, pool_scalar
+from .smc import SubstantiveModelImputer
 
 __all__ = [
     "D1",
@@ -27,6 +28,7 @@ __all__ = [
     "ProgressEvent",
     "StatsmodelsClassifier",
     "StatsmodelsRegressor",
+    "SubstantiveModelImputer",
     "__version__",
     "ampute",
     "make_methods",

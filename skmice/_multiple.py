@@ -62,7 +62,7 @@ def multiple_impute(
     ----------
     X : DataFrame or array-like
         Incomplete data.
-    imputer : MultilevelIterativeImputer, optional
+    imputer : MultilevelIterativeImputer or SubstantiveModelImputer, optional
         The imputation model (its ``random_state`` is replaced per chain).
         Default: ``MultilevelIterativeImputer()``.
     n_imputations : int, default=5
@@ -103,9 +103,12 @@ def multiple_impute(
     _check_n(n_imputations, "n_imputations")
     if imputer is None:
         imputer = MultilevelIterativeImputer()
-    if not isinstance(imputer, MultilevelIterativeImputer):
+    from .smc import SubstantiveModelImputer
+
+    if not isinstance(imputer, (MultilevelIterativeImputer, SubstantiveModelImputer)):
         raise TypeError(
-            f"imputer must be a MultilevelIterativeImputer, got {type(imputer).__name__}."
+            "imputer must be a MultilevelIterativeImputer or a SubstantiveModelImputer, got "
+            f"{type(imputer).__name__}."
         )
     check_callback(callback)
     results = run_chains(
@@ -326,8 +329,8 @@ class MultiplyImputedData:
         Parameters
         ----------
         formula : str
-            lme4-style formula with one grouping factor (see
-            :func:`skmice.mixed.lmer`).
+            lme4-style formula with one or several (nested or crossed)
+            grouping factors (see :func:`skmice.mixed.lmer`).
         reml : bool, default=True
             REML (lme4's default) or maximum likelihood (for
             ``D2(use="likelihood")`` on fixed effects).
@@ -341,7 +344,8 @@ class MultiplyImputedData:
             The m :class:`~skmice.mixed.LmerResults`; ``.pool()`` gives
             mitml's ``testEstimates`` table (``dfcom = inf``: Rubin's df, as
             mitml without ``df.com``), ``.pool_extra()`` its ``extra.pars``
-            (variance components, residual variance, ICC).
+            (variance components of every grouping factor, residual
+            variance, and the ICC for one factor with a random intercept).
 
         Examples
         --------

@@ -477,12 +477,34 @@ def _check_data(data: pd.DataFrame, args, methods: dict) -> None:
         raise ValueError(f"--method names columns not in {args.data}: {unknown}.")
 
 
+def _model_imputer(data: pd.DataFrame, args, methods: dict):
+    """The substantive-model-compatible imputer of ``--model``."""
+    from .smc import SubstantiveModelImputer
+    from .smc._spec import parse_analysis_model
+
+    if methods:
+        raise ValueError("--method and --model exclude each other: with --model every variable "
+                         "of the model is imputed from the analysis model.")
+    spec = parse_analysis_model(args.model)
+    if args.cluster is not None and args.cluster != spec.group:
+        raise ValueError(f"--cluster {args.cluster!r} differs from the model's grouping factor "
+                         f"{spec.group!r}.")
+    kwargs = {} if args.max_iter is None else {"max_iter": args.max_iter}
+    return SubstantiveModelImputer(args.model, family=args.family,
+                                   auxiliary=list(args.auxiliary) or None, **kwargs)
+
+
 def _run_imputation(data: pd.DataFrame, args, methods: dict):
     """The multiple imputation that the command line asks for."""
     from . import MultilevelIterativeImputer, multiple_impute
 
+    if args.model is not None:
+        return multiple_impute(data, _model_imputer(data, args, methods), n_imputations=args.m,
+                               n_jobs=args.n_jobs, random_state=args.seed,
+                               verbose=int(not args.quiet))
     imputer = MultilevelIterativeImputer(
-        methods=methods or None, cluster=args.cluster, max_iter=args.max_iter
+        methods=methods or None, cluster=args.cluster,
+        max_iter=10 if args.max_iter is None else args.max_iter,
     )
     if methods:
         from ._design import make_methods
@@ -500,7 +522,14 @@ def _print_summary(args, data: pd.DataFrame, mi, seconds: float) -> None:
     _say(f"skmice {__version__}: imputed {args.data} ({len(data)} rows, "
          f"{data.shape[1]} columns) m={args.m} in {seconds:.1f} s -> {where}")
     n_mis = data.isna().sum()
-    used = mi.imputers[0].method_names_ if mi.imputers else {}
+    first = mi.imputers[0] if mi.imputers else None
+    if hasattr(first, "method_names_"):
+        used = first.method_names_
+    elif first is not None:  # the substantive-model-compatible imputer
+        used = {r.variable: f"compatible with the model ({r.model}; {r.draw} draws)"
+                for r in first.log_.itertuples()}
+    else:
+        used = {}
     incomplete = [c for c in data.columns if n_mis[c]]
     for col in incomplete:
         method = used.get(col)
@@ -591,7 +620,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="number of imputations (default 5)")
     imp.add_argument("--method", action="append", metavar="COLUMN=METHOD",
                      help="method for a column, e.g. popular=2l.pan (repeatable)")
-    imp.add_argument("--max-iter", type=_positive_int, default=10)
+    imp.add_argument("--max-iter", type=_positive_int, default=None,
+                     help="iterations per chain (default 10; 500 with --model)")
+    imp.add_argument("--model", default=None, metavar="FORMULA",
+                     help="analysis model, e.g. 'y ~ x * w + (1 + x | school)': impute "
+                          "compatibly with it (random slopes, interactions, squares)")
+    imp.add_argument("--family", choices=["gaussian", "binomial"], default="gaussian",
+                     help="the outcome's family with --model")
+    imp.add_argument("--auxiliary", nargs="+", action="extend", default=[], metavar="COLUMN",
+                     help="auxiliary variables with --model")
     imp.add_argument("--seed", type=_seed, default=None)
     imp.add_argument("--n-jobs", type=int, default=None)
     imp.add_argument("--na-values", nargs="+", action="extend", default=[], metavar="TEXT",

@@ -17,6 +17,7 @@ from ._random import as_seed_sequence
 from ._sim_hiv import make_hiv
 from ._sim_impact import make_impact
 from ._sim_levels import make_crossed, make_three_level
+from ._sim_slopes import make_random_slope
 
 __all__ = [
     "make_clustered_regression",
@@ -25,6 +26,7 @@ __all__ = [
     "make_impact",
     "make_mar_regression",
     "make_popularity",
+    "make_random_slope",
     "make_three_level",
 ]
 

@@ -26,12 +26,18 @@ from .._grouped import (
 )
 from ..methods._twolevel import PSI_PRIOR_SCALE, SIGMA2_PRIOR_DF, SIGMA2_PRIOR_SCALE, _draw_fixed
 
-__all__ = ["draw_residual_variance", "mixed_step", "truncated_normal"]
+__all__ = ["CovarianceWalk", "draw_residual_variance", "mixed_step", "truncated_normal"]
 
 
 def mixed_step(X, Z, y, w, codes, n_groups, psi, rng, *, update_fixed=True, beta=None,
-               indicator=None):
+               indicator=None, psi_walk=None):
     """One blocked Gibbs step of a linear mixed model with row precisions ``w``.
+
+    beta is drawn with the random effects integrated out; then, with
+    ``psi_walk``, Metropolis-Hastings steps on ``Psi`` with the random
+    effects integrated out too (:class:`CovarianceWalk`: what keeps a
+    weakly identified random-slope variance mixing); then the random effects
+    given both, and ``Psi`` given the random effects.
 
     Parameters
     ----------
@@ -57,6 +63,8 @@ def mixed_step(X, Z, y, w, codes, n_groups, psi, rng, *, update_fixed=True, beta
         The fixed effects to keep when ``update_fixed`` is False.
     indicator : sparse matrix, optional
         :func:`skmice._grouped.cluster_indicator` of ``codes``, shared between calls.
+    psi_walk : CovarianceWalk, optional
+        The collapsed Metropolis-Hastings update of ``Psi``.
 
     Returns
     -------
@@ -72,13 +80,16 @@ def mixed_step(X, Z, y, w, codes, n_groups, psi, rng, *, update_fixed=True, beta
         return beta, np.zeros((n_groups, 0)), psi
     ZtWZ, ZtWX, ZtWy = cluster_crossprods(codes, n_groups, Z * w[:, None], Z, X, y,
                                           indicator=indicator)
-    M = ZtWZ + np.linalg.inv(psi)[None]
-    L = batched_cholesky(M)
-    W = batched_solve_triangular(L, np.concatenate([ZtWX, ZtWy[:, :, None]], axis=2))
+    ZtWXy = np.concatenate([ZtWX, ZtWy[:, :, None]], axis=2)
+    L = batched_cholesky(ZtWZ + np.linalg.inv(psi)[None])
+    W = batched_solve_triangular(L, ZtWXy)  # L_j^-1 Z_j'W [X_j y_j]
     if update_fixed:
         Wf = W.reshape(n_groups * q, p + 1)
         G = Wf.T @ Wf
         beta = _draw_fixed(X.T @ Xw - G[:p, :p], Xw.T @ y - G[:p, p], 1.0, rng)
+        if psi_walk is not None:
+            psi, L = psi_walk.step(ZtWZ, ZtWy - ZtWX @ beta, psi, rng)
+            W = batched_solve_triangular(L, ZtWXy)
     beta1 = np.append(-beta, 1.0)
     u = (W.reshape(n_groups * q, p + 1) @ beta1).reshape(n_groups, q)
     u += rng.standard_normal((n_groups, q))
@@ -88,6 +99,94 @@ def mixed_step(X, Z, y, w, codes, n_groups, psi, rng, *, update_fixed=True, beta
         S.flat[:: q + 1] += PSI_PRIOR_SCALE
         psi = draw_invwishart(n_groups + q, S, rng)
     return beta, b, psi
+
+
+class CovarianceWalk:
+    """Random-walk Metropolis-Hastings on a random-effects covariance, effects integrated out.
+
+    The target is ``p(Psi | y, beta)`` with the random effects integrated
+    out: per cluster, with ``A_j = Z_j'W Z_j`` and ``c_j = Z_j'W (y_j - X_j
+    beta)``, the log likelihood is ``-log|Psi|/2 - log|M_j|/2 + c_j'M_j^-1
+    c_j / 2`` with ``M_j = A_j + Psi^-1``, times the inverse-Wishart prior of
+    the Gibbs step. The walk moves the log-Cholesky parameters of ``Psi``;
+    its step is adapted toward an acceptance rate of about 0.3 while
+    ``adapting``.
+
+    Parameters
+    ----------
+    n_steps : int, default=5
+        Steps per update.
+    """
+
+    target = 0.3
+
+    def __init__(self, n_steps: int = 5):
+        self.n_steps = n_steps
+        self.scale = 0.1
+        self.adapting = True
+        self.accepted = self.proposed = 0
+
+    @staticmethod
+    def _unpack(theta, q):
+        L = np.zeros((q, q))
+        L[np.tril_indices(q)] = theta
+        d = np.diag_indices(q)
+        L[d] = np.exp(L[d])
+        return L
+
+    @staticmethod
+    def _cluster_terms(A, c, inv):
+        """Sum over clusters of log|M_j| and of c_j'M_j^-1 c_j, M_j = A_j + inv."""
+        q = inv.shape[0]
+        if q == 1:
+            m = A[:, 0, 0] + inv[0, 0]
+            return np.log(m).sum(), np.einsum("j,j->", c[:, 0] ** 2, 1.0 / m)
+        if q == 2:
+            m11, m12, m22 = A[:, 0, 0] + inv[0, 0], A[:, 0, 1] + inv[0, 1], A[:, 1, 1] + inv[1, 1]
+            det = m11 * m22 - m12 * m12
+            c1, c2 = c[:, 0], c[:, 1]
+            quad = (m22 * c1 * c1 - 2.0 * m12 * c1 * c2 + m11 * c2 * c2) / det
+            return np.log(det).sum(), quad.sum()
+        M = A + inv[None]
+        return np.linalg.slogdet(M)[1].sum(), np.einsum(
+            "jk,jk->", c, np.linalg.solve(M, c[:, :, None])[:, :, 0])
+
+    def _log_target(self, theta, A, c):
+        q = A.shape[1]
+        C = self._unpack(theta, q)
+        log_diag = np.log(np.diag(C))
+        inv = np.linalg.inv(C @ C.T)
+        log_det_m, quad = self._cluster_terms(A, c, inv)
+        log_det_psi = 2.0 * log_diag.sum()
+        loglik = -0.5 * A.shape[0] * log_det_psi - 0.5 * log_det_m + 0.5 * quad
+        prior = -(2 * q + 1) / 2 * log_det_psi - 0.5 * PSI_PRIOR_SCALE * np.trace(inv)
+        jacobian = np.dot(q - np.arange(q) + 1, log_diag)
+        return loglik + prior + jacobian
+
+    def step(self, A, c, psi, rng):
+        """Move ``Psi``; returns it and the Cholesky factors of ``A_j + Psi^-1``."""
+        q = psi.shape[0]
+        C = np.linalg.cholesky(psi)
+        C[np.diag_indices(q)] = np.log(np.diag(C))
+        theta = C[np.tril_indices(q)]
+        f = self._log_target(theta, A, c)
+        for _ in range(self.n_steps):
+            proposal = theta + self.scale * rng.standard_normal(theta.size)
+            fp = self._log_target(proposal, A, c)
+            self.proposed += 1
+            if np.log(rng.random()) < fp - f:
+                theta, f = proposal, fp
+                self.accepted += 1
+        C = self._unpack(theta, q)
+        psi = C @ C.T
+        return psi, batched_cholesky(A + np.linalg.inv(psi)[None])
+
+    def adapt(self, iteration: int) -> None:
+        """Move the step toward the target acceptance rate (during the warm-up)."""
+        if self.proposed:
+            rate = self.accepted / self.proposed
+            self.scale *= float(np.exp((rate - self.target) / np.sqrt(iteration)))
+            self.accepted = self.proposed = 0
 
 
 def draw_residual_variance(resid, rng) -> float:

@@ -28,7 +28,7 @@ from scipy.special import log_ndtr
 
 from .._grouped import cluster_indicator
 from ..methods._polyagamma import random_polyagamma
-from ._gibbs import draw_residual_variance, mixed_step, truncated_normal
+from ._gibbs import CovarianceWalk, draw_residual_variance, mixed_step, truncated_normal
 
 __all__ = ["Model", "State"]
 
@@ -121,6 +121,7 @@ class Model:
         self.sigma2 = max(float(np.var(resid)), 1e-2) if self.kind == "normal" else 1.0
         self.b = np.zeros((state.n_groups if self.level == 1 else 0, q))
         self.psi = np.eye(q) * 0.1 * self.sigma2
+        self.psi_walk = CovarianceWalk() if q else None
         if self.kind == "probit":
             self.latent = truncated_normal(X @ self.beta, y > 0, rng)
         if self.kind == "logistic":
@@ -192,7 +193,7 @@ class Model:
         self.beta, self.b, self.psi = mixed_step(
             X, Z, target, w, codes, state.n_groups if self.level == 1 else X.shape[0],
             self.psi, rng, update_fixed=update_fixed, beta=self.beta,
-            indicator=state.indicator if self.level == 1 else None,
+            indicator=state.indicator if self.level == 1 else None, psi_walk=self.psi_walk,
         )
         if self.kind == "normal" and update_fixed:
             resid = y - X @ self.beta

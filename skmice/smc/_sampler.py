@@ -158,6 +158,8 @@ class Sampler:
         """One iteration: every model's parameters, then every variable's missing values."""
         for m in self.models:
             m.update(state, rng, update_fixed=update_fixed)
+            if adapt_at is not None and m.psi_walk is not None:
+                m.psi_walk.adapt(adapt_at)
         for d in self.draws:
             d.draw(state, rng, mh_steps)
             if adapt_at is not None:

@@ -219,3 +219,38 @@ def test_pipeline_with_the_imputer(sim):
         pipe.fit(data.drop(columns="y"), data["y"])
         pred = pipe.predict(data.drop(columns="y"))
     assert pred.shape == (len(data),) and np.isfinite(pred).all()
+
+
+def test_command_line_model(tmp_path, capsys):
+    from skmice.cli import main
+
+    sim = make_random_slope(n_clusters=20, cluster_size=8, random_state=4)
+    path = tmp_path / "in.csv"
+    sim.data.to_csv(path, index=False)
+    out = tmp_path / "out.csv"
+    code = main(["impute", str(path), "--model", FORMULA, "-m", "2", "--max-iter", "5",
+                 "--seed", "1", "--quiet", "--out", str(out)])
+    assert code == 0
+    long = pd.read_csv(out)
+    assert long[".imp"].nunique() == 2 and not long[["x", "y"]].isna().any().any()
+    assert "compatible with the model" in capsys.readouterr().err
+    code = main(["impute", str(path), "--model", FORMULA, "--method", "x=pmm", "--quiet",
+                 "--out", str(tmp_path / "o2.csv")])
+    assert code != 0
+    assert "--method and --model" in capsys.readouterr().err
+
+
+def test_hostile_names_scales_and_clusters():
+    sim = make_random_slope(n_clusters=25, cluster_size=6, missing_x=0.3, missing_y=0.2,
+                            random_state=6)
+    data = sim.data.rename(columns={"x": "my x", "y": "y.out", "cluster": "school id"})
+    data["my x"] *= 1e6  # huge and tiny scales
+    data["w"] *= 1e-6
+    data["school id"] = data["school id"].map(lambda g: f"s{g}")  # string labels
+    data.loc[data["school id"] == "s3", ["my x", "y.out"]] = np.nan  # a cluster with nothing
+    data = pd.concat([data, pd.DataFrame({"school id": ["lonely"], "y.out": [np.nan],
+                                          "my x": [np.nan], "w": [0.0]})], ignore_index=True)
+    model = "y.out ~ `my x` * w + (1 + `my x` | `school id`)"
+    out = SubstantiveModelImputer(model, max_iter=40, random_state=0).fit_transform(data)
+    assert np.isfinite(out[["my x", "y.out"]].to_numpy()).all()
+    assert out["my x"].abs().median() > 1e4  # imputed in the column's own units
