@@ -28,6 +28,23 @@ def _check_rate(missing_rate):
         raise ValueError(f"missing_rate must be in [0, 1), got {missing_rate}.")
 
 
+#: Variance of the standard logistic distribution: the latent residual variance of a
+#: logistic model.
+LOGISTIC_VARIANCE = np.pi**2 / 3
+
+
+def _check_outcome(outcome):
+    if outcome not in ("continuous", "binary"):
+        raise ValueError(f"outcome must be 'continuous' or 'binary', got {outcome!r}.")
+
+
+def _outcome(rng, eta, sigma2, outcome) -> np.ndarray:
+    """``eta + N(0, sigma2)`` noise, or 0/1 codes from ``Bernoulli(logistic(eta))``."""
+    if outcome == "binary":
+        return (rng.random(eta.shape[0]) < _logistic(eta)).astype(np.float64)
+    return eta + rng.normal(0.0, np.sqrt(sigma2), eta.shape[0])
+
+
 def _amputate(rng, lin, missing_rate) -> np.ndarray:
     """Rows to delete: MAR with ``P(missing) = logistic(offset + lin)``, the offset set so
     that the expected fraction missing is ``missing_rate``."""
@@ -52,6 +69,7 @@ def make_three_level(
     var_slope: float = 0.05,
     missing_rate: float = 0.3,
     random_state=None,
+    outcome: str = "continuous",
 ) -> Bunch:
     """Pupils in classes in schools, with known truth.
 
@@ -69,6 +87,13 @@ def make_three_level(
     is missing at random given ``x`` and ``school_ses`` (more often for
     larger values), about ``missing_rate`` of it.
 
+    With ``outcome="binary"``, ``y`` is a 0/1 code from the logistic mixed
+    model ``logit P(y = 1) = 1 + 0.5 x + 0.2 class_size + 0.3 school_ses +
+    u_s + v_s x + w_c``: ``icc_class``, ``icc_school`` and ``var_slope`` are
+    then the variances of ``w_c``, ``u_s`` and ``v_s`` on the logit scale
+    (any values >= 0), and the intra-class correlations of the latent
+    logistic variable are ``var / (var_class + var_school + pi^2 / 3)``.
+
     Parameters
     ----------
     n_schools, n_classes, n_pupils : int, default=50, 5, 20
@@ -80,6 +105,9 @@ def make_three_level(
         Variance of the schools' random slopes of ``x`` (0: none).
     missing_rate : float, default=0.3
     random_state : None, int or Generator
+    outcome : {"continuous", "binary"}, default="continuous"
+        A normal ``y`` or a binary one (logistic link; impute it with
+        ``"ml.bin"``).
 
     Returns
     -------
@@ -102,7 +130,10 @@ def make_three_level(
     """
     if min(n_schools, n_classes, n_pupils) < 1:
         raise ValueError("need at least one school, class and pupil.")
-    if not (icc_class >= 0 and icc_school >= 0 and icc_class + icc_school < 1 and var_slope >= 0):
+    _check_outcome(outcome)
+    binary = outcome == "binary"
+    if not (icc_class >= 0 and icc_school >= 0 and var_slope >= 0
+            and (binary or icc_class + icc_school < 1)):
         raise ValueError("need icc_class, icc_school, var_slope >= 0 and icc_class + "
                          "icc_school < 1.")
     _check_rate(missing_rate)
@@ -118,11 +149,10 @@ def make_three_level(
     u = rng.normal(0.0, np.sqrt(icc_school), n_schools)[school]
     v = rng.normal(0.0, np.sqrt(var_slope), n_schools)[school]
     w = rng.normal(0.0, np.sqrt(icc_class), n_cls)[klass]
-    sigma2 = 1.0 - icc_class - icc_school
+    sigma2 = LOGISTIC_VARIANCE if binary else 1.0 - icc_class - icc_school
     beta = {"Intercept": 1.0, "x": 0.5, "class_size": 0.2, "school_ses": 0.3}
-    y = (beta["Intercept"] + beta["x"] * x + beta["class_size"] * class_size
-         + beta["school_ses"] * school_ses + u + v * x + w
-         + rng.normal(0.0, np.sqrt(sigma2), n))
+    y = _outcome(rng, beta["Intercept"] + beta["x"] * x + beta["class_size"] * class_size
+                 + beta["school_ses"] * school_ses + u + v * x + w, sigma2, outcome)
     complete = pd.DataFrame({
         "school": school + 1, "class": klass + 1, "pupil": pupil, "x": x,
         "class_size": class_size, "school_ses": school_ses, "y": y,
@@ -138,8 +168,8 @@ def make_three_level(
         "var_school": icc_school,
         "var_slope": var_slope,
         "var_residual": sigma2,
-        "icc_class": icc_class,
-        "icc_school": icc_school,
+        "icc_class": icc_class / (icc_class + icc_school + sigma2) if binary else icc_class,
+        "icc_school": icc_school / (icc_class + icc_school + sigma2) if binary else icc_school,
     }
     slope = "1 + x" if var_slope > 0 else "1"
     return Bunch(
@@ -158,6 +188,7 @@ def make_crossed(
     spread: float = 0.25,
     missing_rate: float = 0.3,
     random_state=None,
+    outcome: str = "continuous",
 ) -> Bunch:
     """Pupils in schools and in neighbourhoods (cross-classified), with known truth.
 
@@ -175,6 +206,11 @@ def make_crossed(
     neighbourhood-level one (all standardised). ``y`` is missing at random
     given ``x`` and ``deprivation``, about ``missing_rate`` of it.
 
+    With ``outcome="binary"``, ``y`` is a 0/1 code from the logistic model
+    ``logit P(y = 1) = 1 + 0.5 x + 0.3 school_ses - 0.4 deprivation + u_s +
+    v_h``: ``var_school`` and ``var_neighbourhood`` are then variances on the
+    logit scale (any values >= 0).
+
     Parameters
     ----------
     n_rows : int, default=4000
@@ -184,6 +220,9 @@ def make_crossed(
         Fraction of the neighbourhoods each school recruits from.
     missing_rate : float, default=0.3
     random_state : None, int or Generator
+    outcome : {"continuous", "binary"}, default="continuous"
+        A normal ``y`` or a binary one (logistic link; ``var_residual`` is
+        then ``pi^2 / 3``, the latent logistic variance).
 
     Returns
     -------
@@ -203,7 +242,10 @@ def make_crossed(
     """
     if n_schools < 1 or n_neighbourhoods < 1 or n_rows < 1:
         raise ValueError("need n_rows, n_schools and n_neighbourhoods >= 1.")
-    if not (var_school >= 0 and var_neighbourhood >= 0 and var_school + var_neighbourhood < 1):
+    _check_outcome(outcome)
+    binary = outcome == "binary"
+    if not (var_school >= 0 and var_neighbourhood >= 0
+            and (binary or var_school + var_neighbourhood < 1)):
         raise ValueError("need var_school, var_neighbourhood >= 0 with a sum below 1.")
     if not 0 < spread <= 1:
         raise ValueError(f"spread must be in (0, 1], got {spread}.")
@@ -219,10 +261,10 @@ def make_crossed(
     deprivation = rng.standard_normal(H)[hood]
     u = rng.normal(0.0, np.sqrt(var_school), n_schools)[school]
     v = rng.normal(0.0, np.sqrt(var_neighbourhood), H)[hood]
-    sigma2 = 1.0 - var_school - var_neighbourhood
+    sigma2 = LOGISTIC_VARIANCE if binary else 1.0 - var_school - var_neighbourhood
     beta = {"Intercept": 1.0, "x": 0.5, "school_ses": 0.3, "deprivation": -0.4}
-    y = (beta["Intercept"] + beta["x"] * x + beta["school_ses"] * ses
-         + beta["deprivation"] * deprivation + u + v + rng.normal(0.0, np.sqrt(sigma2), n_rows))
+    y = _outcome(rng, beta["Intercept"] + beta["x"] * x + beta["school_ses"] * ses
+                 + beta["deprivation"] * deprivation + u + v, sigma2, outcome)
     complete = pd.DataFrame({
         "school": school + 1, "neighbourhood": hood + 1, "x": x, "school_ses": ses,
         "deprivation": deprivation, "y": y,

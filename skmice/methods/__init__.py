@@ -19,6 +19,8 @@ from ._delta import DeltaLogistic, DeltaNormal
 from ._estimator import EstimatorMethod
 from ._linear import BayesianNormal, PredictiveMeanMatching
 from ._multilevel import MultilevelNormal, MultilevelPMM
+from ._multilevel_binary import MultilevelLogistic
+from ._multilevel_categorical import MultilevelMultinomial
 from ._twolevel import TwoLevelHeteroscedastic, TwoLevelNormal, TwoLevelPMM
 from ._twolevel_binary import TwoLevelLogistic, random_polyagamma
 from ._twolevel_categorical import TwoLevelMultinomial
@@ -38,6 +40,8 @@ __all__ = [
     "Level",
     "Logistic",
     "Multinomial",
+    "MultilevelLogistic",
+    "MultilevelMultinomial",
     "MultilevelNormal",
     "MultilevelPMM",
     "PredictiveMeanMatching",

@@ -59,7 +59,10 @@ def slope_columns(spec, names: list, q: int, method: str) -> list:
     Parameters
     ----------
     spec : None, "all", level, list of levels or dict
-        The ``random_slopes`` parameter (see :class:`MultilevelNormal`).
+        The ``random_slopes`` parameter (see :class:`MultilevelNormal`). In
+        a dict, predictors named by column label (``{"school": ["ses"]}``)
+        are turned into positions by the imputer before the method sees them
+        (:func:`skmice._level_plan.slope_positions`).
     names : list
         The grouping columns' names, lowest level first.
     q : int
@@ -100,7 +103,9 @@ def slope_columns(spec, names: list, q: int, method: str) -> list:
             except (TypeError, ValueError):
                 raise TypeError(
                     f"{method}: random_slopes[{ref!r}] must be 'all' or a list of column "
-                    f"positions of Z (1 to {q - 1}: the predictors with code 2), got {columns!r}."
+                    f"positions of Z (1 to {q - 1}: the predictors with code 2), got {columns!r}"
+                    ". Predictors are named (random_slopes={'school': ['ses']}) only in "
+                    "MultilevelIterativeImputer, which knows the columns of Z."
                 ) from None
             if chosen.size and (chosen.min() < 1 or chosen.max() >= q):
                 raise ValueError(
@@ -161,50 +166,89 @@ class _MultilevelBase(ConditionalMethod):
             )
         return out
 
-    def _run_chain(self, design, y, rng):
-        """Gibbs steps on the observed rows; stores the state in the data's units."""
+    def _warm_state(self, st):
+        """The previous call's state in this call's units, or None."""
+        state = to_internal(st, self.b_, self.psi_, self.sigma2_)
+        finite = all(np.all(np.isfinite(a)) for a in (*state.b, *state.psi, state.sigma2))
+        return state if finite and state.sigma2 > 0 else None
+
+    def _steps(self, st, state, design, y, steps, rng):
+        """Run ``steps`` Gibbs steps from ``state``; return the last state."""
+        collapsed = self.sampler == "collapsed"
+        for _ in range(steps):
+            state = gibbs_step(st, state, rng, collapsed=collapsed)
+        return state
+
+    def _statistics(self, design, y):
+        """The cell statistics of the observed rows, with the levels' names."""
         name = self._label()
         levels = self._levels_of(design)
         names = [lv.name for lv in design.levels]
         cols = slope_columns(self.random_slopes, names, design.Z.shape[1], name)
         st = statistics(design, y, levels, cols, name, self.__dict__.setdefault("_cache", {}))
-        steps = self.n_steps
-        state = None
-        if self.warm_start and getattr(self, "b_", None) is not None and (
-            [b.shape for b in self.b_] == [(lv.N, lv.q) for lv in st.levels]
-        ):
-            state = to_internal(st, self.b_, self.psi_, self.sigma2_)
-            finite = all(np.all(np.isfinite(a)) for a in (*state.b, *state.psi, state.sigma2))
-            if not (finite and state.sigma2 > 0):
-                state = None
-        if state is None:
-            state = initial_state(st)
-            steps += self.n_burnin
-            self.n_iter_ = 0
-            if self.random_slopes is not None and design.Z.shape[1] == 1:
-                self._note("no random slopes", f"random_slopes={self.random_slopes!r}, but no "
-                           "predictor has code 2: random intercepts only")
-        collapsed = self.sampler == "collapsed"
-        for _ in range(steps):
-            state = gibbs_step(st, state, rng, collapsed=collapsed)
+        return self._adapt(st, y), names
+
+    def _start(self, design, st, y):
+        """Steps for a new chain (the burn-in): resets ``n_iter_``, notes useless slopes."""
+        self.n_iter_ = 0
+        if self.random_slopes is not None and design.Z.shape[1] == 1:
+            self._note("no random slopes", f"random_slopes={self.random_slopes!r}, but no "
+                       "predictor has code 2: random intercepts only")
+        return self.n_burnin
+
+    def _original(self, st, state):
+        """``(beta, b, psi, sigma2)`` in the data's units and what :meth:`sample` needs
+        for units new to the model (the dict read by :func:`new_unit_effects`)."""
+        name = self._label()
         _check_finite(name, state.beta, *state.b, *state.psi, state.sigma2)
         beta, b, psi, sigma2 = to_original(st, state)
         _check_finite(name, beta, *b, *psi, sigma2)
-        self.beta_, self.b_, self.psi_, self.sigma2_ = beta, b, psi, sigma2
+        pb = st.pb
+        zc, zs = pb.centre[pb.zmap].copy(), pb.scale[pb.zmap].copy()
+        zc[0], zs[0] = 0.0, 1.0
+        fitted = {
+            "beta": beta, "b": b, "cols": [lv.cols.copy() for lv in st.levels],
+            "n_units": [lv.N for lv in st.levels], "psi_c": state.psi,
+            "sigma2_c": state.sigma2, "y_scale": pb.y_scale, "z_centre": zc, "z_scale": zs,
+            "T": level_transforms(st), "logit": self._logit,
+        }
+        return beta, b, psi, sigma2, fitted
+
+    def _store_levels(self, st, names, steps):
+        """The fitted attributes that describe the levels; adds ``steps`` to ``n_iter_``."""
         self.n_units_ = [lv.N for lv in st.levels]
         self.level_names_ = names
         self.random_columns_ = [lv.cols.copy() for lv in st.levels]
         self.nested_ = st.nested
         self.n_iter_ = getattr(self, "n_iter_", 0) + steps
-        pb = st.pb
-        zc, zs = pb.centre[pb.zmap].copy(), pb.scale[pb.zmap].copy()
-        zc[0], zs[0] = 0.0, 1.0
-        self._fitted_ = {
-            "beta": beta, "b": b, "cols": self.random_columns_, "n_units": self.n_units_,
-            "psi_c": state.psi, "sigma2_c": state.sigma2, "y_scale": pb.y_scale,
-            "z_centre": zc, "z_scale": zs, "T": level_transforms(st),
-        }
+
+    def _run_chain(self, design, y, rng):
+        """Gibbs steps on the observed rows; stores the state in the data's units."""
+        st, names = self._statistics(design, y)
+        steps = self.n_steps
+        state = None
+        if self.warm_start and getattr(self, "b_", None) is not None and (
+            [b.shape for b in self.b_] == [(lv.N, lv.q) for lv in st.levels]
+        ):
+            state = self._warm_state(st)
+        if state is None:
+            state = self._initial_state(st, y)
+            steps += self._start(design, st, y)
+        state = self._steps(st, state, design, y, steps, rng)
+        self.beta_, self.b_, self.psi_, self.sigma2_, self._fitted_ = self._original(st, state)
+        self._store_levels(st, names, steps)
         return st, state
+
+    #: Whether the model is the logistic one (ml.bin): see :func:`new_unit_effects`.
+    _logit = False
+
+    def _adapt(self, st, y):
+        """The statistics the chain runs on (the linear mixed model's: ``st``)."""
+        return st
+
+    def _initial_state(self, st, y):
+        """Starting values of a new chain."""
+        return initial_state(st)
 
     def variance_components(self) -> dict:
         """The current draws of the variance components, by level.

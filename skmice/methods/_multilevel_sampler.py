@@ -43,6 +43,16 @@ For nested levels it is an exact joint draw of all random effects and
 rows (the school effect and its classes' effects are then nearly
 confounded). ``collapsed=False`` gives the single-site sampler, kept for
 comparisons.
+
+*Row weights.* The logistic models (ml.bin, ml.polyreg) run the same step on
+a weighted linear mixed model: given Polya-Gamma weights ``omega_i``,
+:func:`reweight` replaces the cell statistics by ``Z_c' Omega_c [Z_c | X_c]``
+and ``Z_c' kappa_c`` (the rows kept in standardised units by
+:func:`standardised_rows`, the cells and standardisation unchanged), and
+:func:`gibbs_step` runs with the residual variance fixed at 1 and the weak
+prior ``Statistics.prior_prec`` on ``beta``. Only the cross-products are
+recomputed per step (``O(n (p + q)^2)``); the blocked and collapsed updates
+are those of the linear model.
 """
 
 from __future__ import annotations
@@ -60,6 +70,7 @@ from .._grouped import (
     draw_mvn_precision,
 )
 from ._base import Design
+from ._polyagamma import random_polyagamma
 from ._twolevel import (
     SIGMA2_PRIOR_DF,
     SIGMA2_PRIOR_SCALE,
@@ -76,12 +87,16 @@ from ._twolevel import (
 __all__ = [
     "Block",
     "LevelStats",
+    "Rows",
     "State",
     "Statistics",
     "gibbs_step",
     "initial_state",
+    "linear_predictor",
     "make_cells",
     "new_unit_effects",
+    "reweight",
+    "standardised_rows",
     "statistics",
 ]
 
@@ -216,6 +231,11 @@ class Statistics:
     levels: list
     nested: bool
     blocks: list = None
+    #: Prior precision of ``beta`` (p,), standardised units; None: flat prior.
+    prior_prec: np.ndarray = None
+    #: Cell of every row and the sparse cells-by-rows indicator.
+    cell: np.ndarray = None
+    cell_index: object = None
 
     @property
     def p(self) -> int:
@@ -268,7 +288,6 @@ def statistics(design: Design, y: np.ndarray, levels, cols, method: str,
         cache["index"] = {}
     cell_design = Design(X=design.X, Z=design.Z, groups=cell, n_groups=C, z_in_x=design.z_in_x)
     pb = _prepare(cell_design, y, method, "normal", cache["prepare"])
-    p = pb.fixed.size
     parts = []
     for k, ((_, N), c) in enumerate(zip(levels, cols)):
         identity = nested and k == 0
@@ -278,13 +297,25 @@ def statistics(design: Design, y: np.ndarray, levels, cols, method: str,
             index = cache["index"].get(k)
             if index is None:
                 index = cache["index"][k] = cluster_indicator(unit[k], N)
-        part = LevelStats(c, unit[k], int(N), index, None, None)
-        part.ZtZ = np.ascontiguousarray(part.sum(pb.ZtZ[:, c[:, None], c]))  # (N, q, q)
-        part.ZtX = np.ascontiguousarray(part.sum(pb.ZtXy[:, c, :p]))  # (N, q, p)
-        parts.append(part)
-    st = Statistics(pb, parts, nested)
+        parts.append(LevelStats(c, unit[k], int(N), index, None, None))
+    st = Statistics(pb, parts, nested, cell=cell, cell_index=cache["prepare"].get("index"))
     st.blocks = _blocks(st, unit, cache)
+    _level_sums(st)
     return st
+
+
+def _level_sums(st: Statistics) -> None:
+    """Sum the cell cross-products into every level's and every block's units."""
+    pb = st.pb
+    p = pb.fixed.size
+    for lv in st.levels:
+        c = lv.cols
+        lv.ZtZ = np.ascontiguousarray(lv.sum(pb.ZtZ[:, c[:, None], c]))  # (N, q, q)
+        lv.ZtX = np.ascontiguousarray(lv.sum(pb.ZtXy[:, c, :p]))  # (N, q, p)
+    for block in st.blocks:
+        low = st.levels[block.levels[0]]
+        block.ZtZ = np.ascontiguousarray(low.sum(pb.ZtZ))
+        block.ZtX = np.ascontiguousarray(low.sum(pb.ZtXy[:, :, :p]))
 
 
 def _parent_map(child: np.ndarray, n_child: int, parent: np.ndarray) -> np.ndarray | None:
@@ -314,19 +345,14 @@ def _blocks(st: Statistics, unit: list, cache: dict) -> list:
         else:
             chains.append([k])
             parents.append([])
-    pb = st.pb
-    p = pb.fixed.size
     blocks = []
     for chain, pars in zip(chains, parents):
-        low = st.levels[chain[0]]
         key = ("block", tuple(chain))
         up = cache.get(key)
         if up is None:
             up = cache[key] = [cluster_indicator(par, st.levels[chain[i + 1]].N)
                                for i, par in enumerate(pars)]
-        ZtZ = np.ascontiguousarray(low.sum(pb.ZtZ))
-        ZtX = np.ascontiguousarray(low.sum(pb.ZtXy[:, :, :p]))
-        blocks.append(Block(chain, pars, up, ZtZ, ZtX))
+        blocks.append(Block(chain, pars, up, None, None))  # sums: _level_sums
     return blocks
 
 
@@ -419,6 +445,8 @@ def _block_step(st: Statistics, block: Block, state: State, b: list, Eo: np.ndar
             d = d - np.einsum("nqa,nq->na", Wa, Wx[:, :, p])
             up = block.up[i]
             A, Cx, d = _sum_up(up, A), _sum_up(up, Cx), _sum_up(up, d)
+    if st.prior_prec is not None:
+        XtX.flat[:: p + 1] += sigma2 * st.prior_prec
     beta = _draw_fixed(XtX, Xr, sigma2, rng)
     beta1 = _minus_and_one(beta)
     e_up = None  # effects of the levels above, per unit of the current level (q0 columns)
@@ -440,14 +468,16 @@ def _block_step(st: Statistics, block: Block, state: State, b: list, Eo: np.ndar
 
 
 def gibbs_step(st: Statistics, state: State, rng: np.random.Generator,
-               collapsed: bool = True) -> State:
+               collapsed: bool = True, fixed_sigma2: bool = False) -> State:
     """One Gibbs step over ``(beta, b_1..b_K, sigma^2, Psi_1..Psi_K)``.
 
     ``collapsed=True``: for every chain of nested levels (:class:`Block`) a
     joint draw of ``beta`` and the chain's effects given the other chains'
     (crossed factors are separate chains; nested ones one chain).
     ``collapsed=False``: single-site Gibbs, ``beta`` given every ``b_k``, then
-    each ``b_k`` given ``beta`` and the others.
+    each ``b_k`` given ``beta`` and the others. ``fixed_sigma2=True`` keeps
+    ``state.sigma2`` (weighted models, :func:`reweight`, whose row
+    precisions are the weights).
     """
     pb = st.pb
     p = st.p
@@ -467,7 +497,8 @@ def gibbs_step(st: Statistics, state: State, rng: np.random.Generator,
                 E[:, st.levels[k].cols] += b[k][st.levels[k].unit]
     else:
         ZtX_flat = pb.ZtXy.reshape(C * q0, p + 1)[:, :p]
-        beta = _draw_fixed(pb.XtX, pb.Xty - E.reshape(-1) @ ZtX_flat, sigma2, rng)
+        P = pb.XtX if st.prior_prec is None else pb.XtX + np.diag(sigma2 * st.prior_prec)
+        beta = _draw_fixed(P, pb.Xty - E.reshape(-1) @ ZtX_flat, sigma2, rng)
         for k, lv in enumerate(st.levels):
             Eo = E
             Eo[:, lv.cols] -= b[k][lv.unit]  # the other levels' effects
@@ -480,8 +511,9 @@ def gibbs_step(st: Statistics, state: State, rng: np.random.Generator,
             b[k] = batched_solve_triangular(L, u, trans=True)
             E = Eo
             E[:, lv.cols] += b[k][lv.unit]
-    ssr = residual_ss(st, beta, E)
-    sigma2 = float((ssr + SIGMA2_PRIOR_SCALE) / rng.chisquare(pb.n + SIGMA2_PRIOR_DF))
+    if not fixed_sigma2:
+        ssr = residual_ss(st, beta, E)
+        sigma2 = float((ssr + SIGMA2_PRIOR_SCALE) / rng.chisquare(pb.n + SIGMA2_PRIOR_DF))
     psi = [_draw_psi(bk, rng) for bk in b]
     return State(beta, b, psi, sigma2)
 
@@ -522,6 +554,78 @@ def initial_state(st: Statistics) -> State:
 
 
 # ---------------------------------------------------------------------------
+# row weights: the Gaussian working model of Polya-Gamma augmentation
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class Rows:
+    """The observed rows in standardised units: ``X`` (n, p), ``Z`` (n, q) and their
+    cells (``cell``, and the sparse indicator ``index``)."""
+
+    X: np.ndarray
+    Z: np.ndarray
+    cell: np.ndarray
+    index: object
+
+
+def standardised_rows(st: Statistics, design: Design) -> Rows:
+    """The rows of ``design`` (those ``st`` was built from) in the standardised units of ``st``."""
+    pb = st.pb
+    X, Z = design.X, design.Z
+    U = X if pb.extra.size == 0 else np.hstack([X, Z[:, pb.extra]])
+    Us = (U - pb.centre) / pb.scale
+    Us[:, 0] = 1.0
+    index = st.cell_index
+    if index is None:
+        index = cluster_indicator(st.cell, pb.ZtZ.shape[0])
+    return Rows(np.ascontiguousarray(Us[:, pb.fixed]), np.ascontiguousarray(Us[:, pb.zmap]),
+                st.cell, index)
+
+
+def linear_predictor(st: Statistics, rows: Rows, state: State) -> np.ndarray:
+    """``x_i' beta + sum_k z_ki' b_k`` of every row (standardised units)."""
+    E = cell_effects(st, state.b)
+    return rows.X @ state.beta + np.einsum("ij,ij->i", rows.Z, E[rows.cell])
+
+
+def reweight(st: Statistics, rows: Rows, omega: np.ndarray, r: np.ndarray) -> None:
+    """Make ``st`` the statistics of the weighted model of the same rows.
+
+    The model ``z_i = x_i' beta + sum_k z_ki' b_k + e_i``, ``e_i ~ N(0, 1 /
+    omega_i)`` with working response ``z_i = r_i / omega_i``: the cell
+    cross-products become ``Z_c' Omega_c [Z_c | X_c]`` and ``Z_c' r_c``, the
+    global ones ``X' Omega X`` and ``X' r``. :func:`gibbs_step` with
+    ``fixed_sigma2=True`` and ``state.sigma2 = 1`` then draws ``(beta, b,
+    Psi)`` given the weights. Polya-Gamma augmentation of a logistic model
+    gives ``omega_i ~ PG(1, eta_i)`` and ``r_i = y_i - 1/2`` (minus ``omega_i``
+    times an offset).
+
+    Parameters
+    ----------
+    st : Statistics
+        Modified in place (its standardisation and cells are kept).
+    rows : Rows
+        The rows ``st`` was built from (:func:`standardised_rows`).
+    omega : ndarray of shape (n_rows,)
+        Positive row weights.
+    r : ndarray of shape (n_rows,)
+        ``omega`` times the working response.
+    """
+    pb = st.pb
+    q0 = pb.q
+    Xw = rows.X * omega[:, None]
+    B = np.concatenate([rows.Z * omega[:, None], Xw, r[:, None]], axis=1)
+    per_cell = cluster_crossprods(rows.cell, pb.ZtZ.shape[0], rows.Z, B, indicator=rows.index)
+    pb.ZtZ = np.ascontiguousarray(per_cell[:, :, :q0])
+    pb.ZtXy = np.ascontiguousarray(per_cell[:, :, q0:])
+    pb.XtX = Xw.T @ rows.X
+    pb.Xty = rows.X.T @ r
+    pb.yty = float(np.sum(r * r / omega))
+    _level_sums(st)
+
+
+# ---------------------------------------------------------------------------
 # conversions between standardised and original units
 # ---------------------------------------------------------------------------
 
@@ -549,16 +653,27 @@ def to_original(st: Statistics, state: State):
     return beta, b, psi, float(state.sigma2 * s**2)
 
 
-def to_internal(st: Statistics, b: list, psi: list, sigma2: float) -> State:
-    """A state in this call's standardised units from one in the data's units."""
-    s = st.pb.y_scale
+def to_internal(st: Statistics, b: list, psi: list, sigma2: float, beta=None) -> State:
+    """A state in this call's standardised units from one in the data's units.
+
+    ``beta`` (the data's units) is converted when given; otherwise the
+    state's ``beta`` is zero (the collapsed step draws it first).
+    """
+    pb = st.pb
+    s = pb.y_scale
     b_c, psi_c = [], []
     for T, bk, pk in zip(level_transforms(st), b, psi):
         Ti = np.linalg.inv(T)
         b_c.append((bk / s) @ Ti.T)
         pc = Ti @ pk @ Ti.T / s**2
         psi_c.append((pc + pc.T) / 2)
-    return State(np.zeros(st.p), b_c, psi_c, float(sigma2 / s**2))
+    beta_c = np.zeros(st.p)
+    if beta is not None:
+        coef = np.zeros(pb.r)
+        coef[: pb.n_x] = beta
+        coef[0] -= pb.y_centre
+        beta_c = np.linalg.solve(pb.T, coef / s)[pb.fixed]
+    return State(beta_c, b_c, psi_c, float(sigma2 / s**2))
 
 
 # ---------------------------------------------------------------------------
@@ -574,7 +689,7 @@ def random_part(Z: np.ndarray, levels, cols, b) -> np.ndarray:
     return out
 
 
-def new_unit_effects(fitted: dict, mis_levels, observed, rng) -> list:
+def new_unit_effects(fitted: dict, mis_levels, observed, rng, offset=None) -> list:
     """Random effects of every unit code in use, drawing those of units new to the model.
 
     Units seen in ``fit`` keep their draws. A unit new at any level gets its
@@ -583,19 +698,27 @@ def new_unit_effects(fitted: dict, mis_levels, observed, rng) -> list:
     prior ``N(0, Psi_k)`` when it has none. When new units sit at several
     levels (a new class in a new school) their effects are drawn by
     ``NEW_UNIT_SWEEPS`` Gibbs sweeps over the levels, each vectorised over
-    the new units.
+    the new units. For a logistic model (``fitted["logit"]``, binary
+    ``observed`` targets) every sweep first draws the Polya-Gamma weights of
+    the new units' rows given their current linear predictors, then the
+    effects from the weighted model (``NEW_UNIT_SWEEPS`` sweeps even with
+    one level).
 
     Parameters
     ----------
     fitted : dict
         ``beta``, ``b``, ``cols``, ``n_units`` (original units), ``psi_c``,
         ``sigma2_c`` (standardised), ``y_scale``, ``z_centre``, ``z_scale``,
-        ``T`` (per level).
+        ``T`` (per level); ``logit`` (optional, default False): the model is
+        the logistic one (``sigma2_c = 1``, ``y_scale = 1``).
     mis_levels : list of tuple (groups, n_groups)
         Unit codes of the rows to impute, per level.
     observed : tuple (Design, ndarray) or None
         Observed rows of the same data.
     rng : numpy.random.Generator
+    offset : ndarray of shape (n_observed_rows,), optional
+        Added to the linear predictor of the observed rows (the other
+        categories' part of a multinomial logit).
 
     Returns
     -------
@@ -645,14 +768,26 @@ def new_unit_effects(fitted: dict, mis_levels, observed, rng) -> list:
                    np.zeros((g.size, c.size))
                    for g, n, bk, c in zip(g_rows, n_fit, b_fit, cols)]
         eta = o_design.X[rows] @ fitted["beta"]
+        if offset is not None:
+            eta += offset[rows]
         for k in range(K):
             eta += np.einsum("ij,ij->i", Z[:, cols[k]], known_b[k])
+        logit = fitted.get("logit", False)
         r = (o_y[rows] - eta) / fitted["y_scale"]
         Zc = (Z - fitted["z_centre"]) / fitted["z_scale"]
         new_pos = [np.where(g >= n, g - n, -1) for g, n in zip(g_rows, n_fit)]
         active = [k for k in range(K) if n_new[k]]
-        sweeps = 1 if len(active) == 1 else NEW_UNIT_SWEEPS
+        sweeps = 1 if len(active) == 1 and not logit else NEW_UNIT_SWEEPS
+        omega = None
         for _ in range(sweeps):
+            if logit:  # r: the working residual kappa / omega - eta
+                current = eta.copy()
+                for m in active:
+                    on = new_pos[m] >= 0
+                    current[on] += np.einsum("ij,ij->i", Zc[on][:, cols[m]],
+                                             new_c[m][new_pos[m][on]])
+                omega = random_polyagamma(current, rng)
+                r = (o_y[rows] - 0.5) / omega - eta
             for k in active:
                 sel = new_pos[k] >= 0
                 res = r[sel].copy()
@@ -664,8 +799,9 @@ def new_unit_effects(fitted: dict, mis_levels, observed, rng) -> list:
                     res[on] -= np.einsum("ij,ij->i", Zc[sel][on][:, cols[m]],
                                          new_c[m][pos[on]])
                 Zk = Zc[sel][:, cols[k]]
-                ZtZ = cluster_crossprods(new_pos[k][sel], n_new[k], Zk)
-                Ztr = cluster_crossprods(new_pos[k][sel], n_new[k], Zk, res)
+                Zw = Zk if omega is None else Zk * omega[sel, None]
+                ZtZ = cluster_crossprods(new_pos[k][sel], n_new[k], Zw, Zk)
+                Ztr = cluster_crossprods(new_pos[k][sel], n_new[k], Zw, res)
                 new_c[k] = draw_mvn_precision(ZtZ + precision[k], Ztr, rng, scale=s2)
     out = []
     for k in range(K):
