@@ -88,7 +88,8 @@ def _resolve_columns(frame: pd.DataFrame, columns, exclude=()) -> list:
             raise ValueError(f"columns: {unknown} are not columns of X.")
         bad = [c for c in cols if c in exclude]
         if bad:
-            raise ValueError(f"columns: {bad} is a cluster column (grouping column), never amputed.")
+            raise ValueError(
+                f"columns: {bad} is a cluster column (grouping column), never amputed.")
         if len(set(cols)) != len(cols):
             raise ValueError("columns has duplicates.")
     if not cols:
