@@ -30,7 +30,7 @@ from ._design import (
     validate_predictor_matrix,
     varying_clusters,
 )
-from ._level_plan import LevelPlan, names_predictors, slope_positions
+from ._level_plan import LevelPlan
 from ._plan import KEEP_BYTES
 from ._random import as_seed_sequence
 from .exceptions import NumericalError
@@ -704,8 +704,6 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
                                     else "crossed with") + f" {upper!r}"))
         self.predictor_matrix_ = pd.DataFrame(pm_values, index=pm.index, columns=pm.columns)
         self._mean_levels = self._resolve_cluster_means(columns, levels)
-        self._named_slopes = {c: m.random_slopes for c, m in methods.items()
-                              if names_predictors(getattr(m, "random_slopes", None))}
         self._builder = DesignBuilder(enc.infos, pm_values, self._cluster_index)
         self.methods_ = methods
         self.method_names_ = names
@@ -900,22 +898,6 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         chosen = positions(spec, "")
         return dict.fromkeys(range(len(columns)), chosen)
 
-    def _slope_namer(self, j, levels):
-        """For a method whose ``random_slopes`` names predictors: the callback that
-        turns the names into positions of the columns of ``Z`` of each design."""
-        name = self._infos[j].name
-        spec = self._named_slopes.get(name)
-        if spec is None:
-            return None
-        method = self.methods_[name]
-        label = f"Column {name!r} ({self.method_names_[name]})"
-        level_names = [lv for _, _, lv in levels]
-
-        def on_design(z_sources):
-            method.random_slopes = slope_positions(spec, z_sources, level_names, label)
-
-        return on_design
-
     def _walk(self, values, mask, targets, levels) -> _Walk:
         """The state of a run over ``values``: a design plan per target, write counts."""
         plans = {}
@@ -926,8 +908,7 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
                 rows["all"] = np.arange(values.shape[0])
             plans[j] = LevelPlan(self._builder, j, levels, method.needs_groups,
                                  method.needs_selection, rows,
-                                 mean_levels=self._mean_levels.get(j),
-                                 on_design=self._slope_namer(j, levels))
+                                 mean_levels=self._mean_levels.get(j))
         keep = sum(plan.nbytes() for plan in plans.values()) <= KEEP_BYTES
         for plan in plans.values():
             plan.keep = keep

@@ -291,7 +291,7 @@ def test_random_slopes_by_name_equal_slopes_by_position():
 def test_random_slopes_naming_a_predictor_without_code_2_fails():
     X, pm = _slopes_data()
     pm.loc["y", "size"] = 1
-    with pytest.raises(ValueError, match=r"Column 'y'.*names 'size', which is not in the "
+    with pytest.raises(ValueError, match=r"column 'y'.*names 'size', which is not in the "
                                          r"random part.*code 2 there: \['x'\]"):
         _fit(X, predictor_matrix=pm, methods={
             "y": MultilevelNormal(random_slopes={"school": ["size"]})})

@@ -58,6 +58,10 @@ class Level:
         none), when known.
     name : object, optional
         The grouping column's label, for messages.
+    z_names : list, optional
+        The data column of each column of ``Z`` (None for the intercept),
+        when known: methods that take random slopes by predictor name
+        (``random_slopes={"school": ["ses"]}``) read it.
     """
 
     groups: np.ndarray | None
@@ -65,6 +69,7 @@ class Level:
     Z: np.ndarray | None = None
     z_in_x: np.ndarray | None = None
     name: object = None
+    z_names: list | None = None
 
     def take(self, rows: np.ndarray) -> "Level":
         """The level restricted to ``rows`` (an index array)."""
@@ -74,6 +79,7 @@ class Level:
             Z=None if self.Z is None else np.take(self.Z, rows, axis=0),
             z_in_x=self.z_in_x,
             name=self.name,
+            z_names=self.z_names,
         )
 
 
@@ -203,8 +209,10 @@ class Design:
             z_in_x = np.asarray(first.z_in_x)
             keep_z = (z_in_x < 0) | keep_x[np.maximum(z_in_x, 0)]
             moved = np.where(z_in_x < 0, -1, (np.cumsum(keep_x) - 1)[np.maximum(z_in_x, 0)])
+            names = None if first.z_names is None else [
+                n for n, k in zip(first.z_names, keep_z) if k]
             levels[0] = Level(first.groups, first.n_groups, first.Z[:, keep_z], moved[keep_z],
-                              first.name)
+                              first.name, names)
         return Design(X=self.X[:, keep_x], W=self.W, levels=levels)
 
     def take(self, rows) -> "Design":

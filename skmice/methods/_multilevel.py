@@ -61,8 +61,8 @@ def slope_columns(spec, names: list, q: int, method: str) -> list:
     spec : None, "all", level, list of levels or dict
         The ``random_slopes`` parameter (see :class:`MultilevelNormal`). In
         a dict, predictors named by column label (``{"school": ["ses"]}``)
-        are turned into positions by the imputer before the method sees them
-        (:func:`skmice._level_plan.slope_positions`).
+        are turned into positions first, from the design's ``Level.z_names``
+        (:func:`slope_positions`).
     names : list
         The grouping columns' names, lowest level first.
     q : int
@@ -118,6 +118,87 @@ def slope_columns(spec, names: list, q: int, method: str) -> list:
     refs = list(spec) if isinstance(spec, (list, tuple)) else [spec]
     chosen = {_level_position(ref, names, method) for ref in refs}
     return [everything if k in chosen else intercept for k in range(K)]
+
+
+def slope_positions(spec: dict, z_sources: list, level_names: list, method: str) -> dict:
+    """A ``random_slopes`` dict naming predictors, as positions of the columns of ``Z``.
+
+    Parameters
+    ----------
+    spec : dict
+        ``{level: [predictor, ...] or "all"}``; a predictor is an integer
+        (a column position of ``Z``, 1 to ``q - 1``, kept as it is) or the
+        label of a data column with code 2 (all its dummy columns when
+        categorical).
+    z_sources : list
+        The data column of each column of ``Z`` (None for the intercept).
+    level_names : list
+        The grouping columns, lowest first (for messages).
+    method : str
+        Name for messages.
+
+    Returns
+    -------
+    dict
+        ``{level: [positions]}`` (or ``"all"``), for ``slope_columns``.
+
+    Raises
+    ------
+    ValueError
+        Naming a predictor that has no column in ``Z`` (not code 2, or
+        dropped as constant or collinear).
+
+    Examples
+    --------
+    >>> slope_positions({"school": ["ses"]}, [None, "x", "ses"], ["class", "school"], "ml.pmm")
+    {'school': [2]}
+    """
+    out = {}
+    coded = list(z_sources[1:])
+    for level, columns in spec.items():
+        if isinstance(columns, str) and columns == "all":
+            out[level] = columns
+            continue
+        if isinstance(columns, str) or not np.iterable(columns):
+            columns = [columns]
+        positions = []
+        for c in columns:
+            at = [i for i, s in enumerate(z_sources) if i and _same(s, c)]
+            if is_position(c):
+                positions.append(int(c))
+            elif at:
+                positions.extend(at)
+            else:
+                raise ValueError(
+                    f"{method}: random_slopes[{level!r}] names {c!r}, which is not in the "
+                    f"random part of the target's model (the predictors with code 2 there: "
+                    f"{list(dict.fromkeys(coded))}; grouping levels {level_names}). Give it "
+                    "code 2 in the predictor matrix (a predictor dropped as constant or "
+                    "collinear has no random slope either)."
+                )
+        out[level] = sorted(set(positions))
+    return out
+
+
+def is_position(value) -> bool:
+    """Whether a ``random_slopes`` entry is a column position (an integer)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def names_predictors(spec) -> bool:
+    """Whether a ``random_slopes`` value names predictors (a dict with a non-integer entry)."""
+    if not isinstance(spec, dict):
+        return False
+    for columns in spec.values():
+        if isinstance(columns, str):
+            if columns != "all":
+                return True
+            continue
+        if not np.iterable(columns):
+            columns = [columns]
+        if any(not is_position(c) for c in columns):
+            return True
+    return False
 
 
 class _MultilevelBase(ConditionalMethod):
@@ -184,7 +265,16 @@ class _MultilevelBase(ConditionalMethod):
         name = self._label()
         levels = self._levels_of(design)
         names = [lv.name for lv in design.levels]
-        cols = slope_columns(self.random_slopes, names, design.Z.shape[1], name)
+        spec = self.random_slopes
+        if names_predictors(spec):
+            z_names = design.levels[0].z_names
+            if z_names is None:
+                raise ValueError(
+                    f"{name}: random_slopes={spec!r} names predictors, but the design does not "
+                    "say which columns its random part holds: name them in "
+                    "MultilevelIterativeImputer, or give positions of the columns of Z.")
+            spec = slope_positions(spec, z_names, names, name)
+        cols = slope_columns(spec, names, design.Z.shape[1], name)
         st = statistics(design, y, levels, cols, name, self.__dict__.setdefault("_cache", {}))
         return self._adapt(st, y), names
 

@@ -113,7 +113,7 @@ def check_design(method, design, n_rows: int | None = None, fitted: bool = False
     levels = list(design.levels)
     if levels:
         first = levels[0]
-        levels[0] = Level(groups, n_groups, Z, first.z_in_x, first.name)
+        levels[0] = Level(groups, n_groups, Z, first.z_in_x, first.name, first.z_names)
     return Design(X=X, W=W, levels=levels)
 
 
