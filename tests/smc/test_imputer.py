@@ -254,3 +254,25 @@ def test_hostile_names_scales_and_clusters():
     out = SubstantiveModelImputer(model, max_iter=40, random_state=0).fit_transform(data)
     assert np.isfinite(out[["my x", "y.out"]].to_numpy()).all()
     assert out["my x"].abs().median() > 1e4  # imputed in the column's own units
+
+
+@pytest.mark.slow
+def test_reference_data_with_incomplete_predictor_and_level2_auxiliary():
+    """ref_a (R's reference data): extrav (a predictor) and popular incomplete, club and
+    tsize auxiliary; the pooled analysis within 2 complete-data standard errors of the
+    complete data's fit."""
+    from tests._reference import load_json, reference_path
+
+    data = pd.read_csv(reference_path("ref_a.csv"))
+    truth = load_json("ref_a_truth.json")["model1"]
+    model = "popular ~ 1 + sex + texp + sex:texp + extrav + (1 + sex | school)"
+    imp = SubstantiveModelImputer(model, auxiliary=["club", "tsize"], max_iter=400)
+    mi = multiple_impute(data, imp, n_imputations=5, random_state=1)
+    an = mi.analyze_mixed(model)
+    pooled = an.pool()
+    for term, est, se in zip(truth["term"], truth["estimate"], truth["se"]):
+        name = "Intercept" if term == "(Intercept)" else term
+        assert abs(pooled.loc[name, "estimate"] - est) < 2 * se, term
+    extra = an.pool_extra()
+    assert abs(extra["sex~~sex|school"] - truth["varcomp"]["sex~~NA"]) < 0.08
+    assert abs(extra["Residual~~Residual"] - truth["varcomp"]["NA~~NA"]) < 0.03
