@@ -621,7 +621,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--method", action="append", metavar="COLUMN=METHOD",
                      help="method for a column, e.g. popular=2l.pan (repeatable)")
     imp.add_argument("--max-iter", type=_positive_int, default=None,
-                     help="iterations per chain (default 10; 500 with --model)")
+                     help="iterations per chain (default 10; 1000 with --model)")
     imp.add_argument("--model", default=None, metavar="FORMULA",
                      help="analysis model, e.g. 'y ~ x * w + (1 + x | school)': impute "
                           "compatibly with it (random slopes, interactions, squares)")

@@ -87,12 +87,12 @@ class SubstantiveModelImputer(TransformerMixin, BaseEstimator):
     level2 : list of column labels, optional
         Cluster-level predictors. Default: those whose observed values are
         constant within every cluster.
-    max_iter : int, default=500
+    max_iter : int, default=1000
         Iterations of the chain in ``fit``; the completed data returned is
         the last state. Check convergence over chains with
         :func:`skmice.smc.parameter_rhat` (R-hat below 1.05), and raise it
-        where clusters are small: a random-slope variance mixes slowly when
-        each cluster says little about its slope.
+        where clusters are small or a predictor with a random slope has much
+        missing: the slope variance then mixes slowly.
     transform_iter : int, default=50
         Iterations on new data in ``transform`` (the fitted parameters fixed;
         the random effects of the new data's clusters and its missing values
@@ -170,7 +170,7 @@ class SubstantiveModelImputer(TransformerMixin, BaseEstimator):
     }
 
     def __init__(self, model, family="gaussian", auxiliary=None, variable_types=None,
-                 level2=None, max_iter=500, transform_iter=50, mh_steps=3,
+                 level2=None, max_iter=1000, transform_iter=50, mh_steps=3,
                  random_state=None):
         self.model = model
         self.family = family
