@@ -15,6 +15,9 @@ latent variable; the logistic outcome passes its Polya-Gamma draws
 
 from __future__ import annotations
 
+import functools
+import math
+
 import numpy as np
 from scipy.special import ndtr, ndtri
 
@@ -101,6 +104,19 @@ def mixed_step(X, Z, y, w, codes, n_groups, psi, rng, *, update_fixed=True, beta
     return beta, b, psi
 
 
+@functools.lru_cache(maxsize=8)
+def _lower(q: int) -> tuple:
+    """Row and column indices of the lower triangle of a q x q matrix, row by row."""
+    return np.tril_indices(q)
+
+
+@functools.lru_cache(maxsize=8)
+def _jacobian_powers(q: int) -> np.ndarray:
+    """Powers of C_ii in the Jacobian of theta -> Psi = C C' (log diagonal):
+    2^q prod_i C_ii^(q - i + 1) for C -> Psi, times prod_i C_ii for the logs (i = 1..q)."""
+    return np.arange(q + 1, 1, -1, dtype=np.float64)
+
+
 class CovarianceWalk:
     """Random-walk Metropolis-Hastings on a random-effects covariance, effects integrated out.
 
@@ -128,11 +144,23 @@ class CovarianceWalk:
 
     @staticmethod
     def _unpack(theta, q):
-        L = np.zeros((q, q))
-        L[np.tril_indices(q)] = theta
-        d = np.diag_indices(q)
-        L[d] = np.exp(L[d])
-        return L
+        """Cholesky factor ``C`` (log diagonal in ``theta``), ``Psi^-1`` and ``log diag(C)``."""
+        if q == 1:
+            log_d = theta[:1]
+            return np.exp(log_d)[None], np.exp(-2.0 * log_d)[None], log_d
+        if q == 2:
+            a, c, b = float(theta[0]), float(theta[1]), float(theta[2])
+            ea, eb = math.exp(a), math.exp(b)
+            C = np.array([[ea, 0.0], [c, eb]])
+            # Psi = C C' = [[ea^2, c ea], [c ea, c^2 + eb^2]], det = ea^2 eb^2
+            det = (ea * eb) ** 2
+            inv = np.array([[c * c + eb * eb, -c * ea], [-c * ea, ea * ea]]) / det
+            return C, inv, np.array([a, b])
+        C = np.zeros((q, q))
+        C[_lower(q)] = theta
+        log_d = np.diag(C).copy()
+        C[np.diag_indices(q)] = np.exp(log_d)
+        return C, np.linalg.inv(C @ C.T), log_d
 
     @staticmethod
     def _cluster_terms(A, c, inv):
@@ -153,14 +181,12 @@ class CovarianceWalk:
 
     def _log_target(self, theta, A, c):
         q = A.shape[1]
-        C = self._unpack(theta, q)
-        log_diag = np.log(np.diag(C))
-        inv = np.linalg.inv(C @ C.T)
+        _, inv, log_diag = self._unpack(theta, q)
         log_det_m, quad = self._cluster_terms(A, c, inv)
         log_det_psi = 2.0 * log_diag.sum()
         loglik = -0.5 * A.shape[0] * log_det_psi - 0.5 * log_det_m + 0.5 * quad
         prior = -(2 * q + 1) / 2 * log_det_psi - 0.5 * PSI_PRIOR_SCALE * np.trace(inv)
-        jacobian = np.dot(q - np.arange(q) + 1, log_diag)
+        jacobian = float(np.dot(_jacobian_powers(q), log_diag))
         return loglik + prior + jacobian
 
     def step(self, A, c, psi, rng):
@@ -168,7 +194,7 @@ class CovarianceWalk:
         q = psi.shape[0]
         C = np.linalg.cholesky(psi)
         C[np.diag_indices(q)] = np.log(np.diag(C))
-        theta = C[np.tril_indices(q)]
+        theta = C[_lower(q)]
         f = self._log_target(theta, A, c)
         for _ in range(self.n_steps):
             proposal = theta + self.scale * rng.standard_normal(theta.size)
@@ -177,9 +203,8 @@ class CovarianceWalk:
             if np.log(rng.random()) < fp - f:
                 theta, f = proposal, fp
                 self.accepted += 1
-        C = self._unpack(theta, q)
-        psi = C @ C.T
-        return psi, batched_cholesky(A + np.linalg.inv(psi)[None])
+        C, inv, _ = self._unpack(theta, q)
+        return C @ C.T, batched_cholesky(A + inv[None])
 
     def adapt(self, iteration: int) -> None:
         """Move the step toward the target acceptance rate (during the warm-up)."""
