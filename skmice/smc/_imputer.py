@@ -14,11 +14,12 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._blas import single_threaded_blas
 from .._random import as_generator
+from ..exceptions import NumericalError
 from ..pipeline._target import TARGET_COLUMN
 from ._models import Model, State
 from ._sampler import Draw, Sampler
 from ._spec import parse_analysis_model, term_label
-from ._variables import Variable, read_group, read_variable, within_constant
+from ._variables import Variable, label_codes, read_group, read_variable, within_constant
 
 __all__ = ["SubstantiveModelImputer"]
 
@@ -255,7 +256,7 @@ class SubstantiveModelImputer(TransformerMixin, BaseEstimator):
                 for k in range(1, v.labels.size):
                     cols[(name, k)] = (v.values == k).astype(np.float64)
             else:
-                cols[name] = v.values.copy()
+                cols[name] = v.values - v.shift
         state = State(cols, codes, n_groups)
         return spec, variables, dummies, state, predictors, aux
 
@@ -405,6 +406,7 @@ class SubstantiveModelImputer(TransformerMixin, BaseEstimator):
         rng = as_generator(self.random_state)
         spec, variables, dummies, state, predictors, aux = self._build(X, fit=True)
         models = self._models(spec, variables, dummies, predictors, aux)
+        _centre(models, variables, state)
         draws = self._draws(models, variables)
         self._bind(draws, variables, state, rng, fit=True)
         for m in models:
@@ -413,8 +415,15 @@ class SubstantiveModelImputer(TransformerMixin, BaseEstimator):
         names, rows, means = self._parameter_names(models, variables), [], []
         burn = self.max_iter // 2
         for it in range(1, self.max_iter + 1):
-            sampler.iterate(state, rng, mh_steps=self.mh_steps,
-                            adapt_at=it if it <= burn else None)
+            try:
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    sampler.iterate(state, rng, mh_steps=self.mh_steps,
+                                    adapt_at=it if it <= burn else None)
+            except (ValueError, FloatingPointError, np.linalg.LinAlgError) as exc:
+                raise _numerical(spec, it, str(exc)) from exc
+            bad = [m.name for m in models if not _finite(m)]
+            if bad:
+                raise _numerical(spec, it, f"non-finite parameters of {bad[:3]}")
             rows.append(self._parameters(models, variables))
             means.append([_moments(state, d, variables[d.key]) for d in draws])
         self._sampler = sampler
@@ -474,8 +483,22 @@ class SubstantiveModelImputer(TransformerMixin, BaseEstimator):
     def _output(self, X, variables, state) -> pd.DataFrame:
         out = X.copy()
         for name, v in variables.items():
-            if v.incomplete:
-                out[name] = _fill(out[name], v.missing, v.decode(state.cols[name][v.missing]))
+            if not v.incomplete:
+                continue
+            missing = v.missing
+            if v.level == 2:  # deductive fills copy the cluster's observed value exactly
+                known = np.zeros(state.n_groups, dtype=bool)
+                known[state.codes[~missing]] = True
+                copy = missing & known[state.codes]
+                if copy.any():
+                    first = pd.Series(np.flatnonzero(~missing),
+                                      index=state.codes[~missing]).groupby(level=0).first()
+                    source = first.reindex(state.codes[copy]).to_numpy()
+                    col = out[name].copy()
+                    col.iloc[np.flatnonzero(copy)] = X[name].iloc[source].to_numpy()
+                    out[name] = col
+                    missing = missing & ~copy
+            out[name] = _fill(out[name], missing, v.decode(state.cols[name][missing]))
         return out
 
     def _warn_untouched(self, X, spec, predictors, aux) -> None:
@@ -523,7 +546,7 @@ class SubstantiveModelImputer(TransformerMixin, BaseEstimator):
         values = []
         for m in models:
             sy, sf, sr = self._scales(m, variables)
-            values.extend(m.beta * sy / sf)
+            values.extend(_uncentred(m, variables) * sy / sf)
             q = len(m.random)
             for i in range(q):
                 for j in range(i + 1):
@@ -531,6 +554,61 @@ class SubstantiveModelImputer(TransformerMixin, BaseEstimator):
             if m.kind == "normal":
                 values.append(m.sigma2 * sy * sy)
         return values
+
+
+def _finite(m) -> bool:
+    """Whether a model's current parameters (internal units) are all finite."""
+    return bool(np.isfinite(m.beta).all() and np.isfinite(m.psi).all()
+                and np.isfinite(m.b).all() and np.isfinite(m.sigma2))
+
+
+def _centrable(name, models) -> bool:
+    """Whether centring ``name`` is an exact reparametrisation of every model: each model
+    that reads it has an intercept and reads it as a main effect only, with no random
+    coefficient; the model of which it is the response has an intercept."""
+    for m in models:
+        if m.response == name and () not in m.fixed:
+            return False
+        if name in m.reads:
+            if () not in m.fixed or any(name in t for t in m.random):
+                return False
+            if any(name in t and t != (name,) for t in m.fixed):
+                return False
+    return True
+
+
+def _centre(models, variables, state) -> None:
+    """Subtract the observed mean of each continuous variable that can be centred."""
+    for name, v in variables.items():
+        if v.kind != "continuous" or not _centrable(name, models):
+            continue
+        shift = float(np.mean(v.values[~v.missing]))
+        if np.isfinite(shift) and shift != 0.0:
+            v.shift = shift
+            state.cols[name] = state.cols[name] - shift
+
+
+def _uncentred(m, variables) -> np.ndarray:
+    """The fixed effects of ``m`` in the parametrisation of uncentred variables."""
+    beta = np.array(m.beta, dtype=np.float64)
+    if () not in m.fixed:
+        return beta
+    k = m.fixed.index(())
+    response = variables.get(m.response)
+    if response is not None and m.kind == "normal":
+        beta[k] += response.shift
+    for t, b in zip(m.fixed, m.beta):
+        if len(t) == 1 and t[0] in variables:
+            beta[k] -= b * variables[t[0]].shift
+    return beta
+
+
+def _numerical(spec, iteration: int, detail: str) -> NumericalError:
+    return NumericalError(
+        f"SubstantiveModelImputer: the sampler of the model {spec.formula!r} failed at "
+        f"iteration {iteration} ({detail}). Variables on extreme scales or separated binary "
+        "data are the usual causes: rescale the columns of the model, or drop predictors that "
+        "predict the outcome perfectly.")
 
 
 def _cluster_values(col, v, codes, n) -> np.ndarray:
@@ -566,7 +644,7 @@ def _rhs(names) -> str:
 
 
 def _moments(state, draw, v) -> tuple:
-    values = state.column(draw.key, draw.level, draw.idx) * v.scale
+    values = (state.column(draw.key, draw.level, draw.idx) + v.shift) * v.scale
     if values.size == 0:
         return (np.nan, np.nan)
     return (float(values.mean()), float(values.std(ddof=1)) if values.size > 1 else np.nan)
@@ -587,13 +665,32 @@ def _imputation_trace(names, means) -> pd.DataFrame:
 
 
 def _fill(col: pd.Series, missing: np.ndarray, values: np.ndarray) -> pd.Series:
-    """``col`` with ``values`` written at the missing rows, in the column's own dtype."""
+    """``col`` with ``values`` written at the missing rows, in the column's own dtype.
+
+    Integer columns (numpy or nullable) get rounded imputations inside their
+    dtype's range, as :class:`~skmice.MultilevelIterativeImputer` gives them;
+    clipping warns and names the column.
+    """
     dtype = col.dtype
     if pd.api.types.is_bool_dtype(dtype):
         values = np.asarray(values, dtype=bool)
-    elif pd.api.types.is_integer_dtype(dtype) and not np.all(values == np.rint(values)):
-        col = col.astype("Float64" if isinstance(dtype, pd.api.extensions.ExtensionDtype)
-                        else np.float64)
+    elif pd.api.types.is_integer_dtype(dtype):
+        values = np.rint(np.asarray(values, dtype=np.float64))
+        info = np.iinfo(getattr(dtype, "numpy_dtype", dtype))
+        lo, hi = float(info.min), float(np.nextafter(float(info.max), 0.0))
+        if np.any((values < lo) | (values > hi)):
+            warnings.warn(f"imputations of the integer column {col.name!r} fell outside its "
+                          f"dtype {dtype} and were clipped to its range.", UserWarning,
+                          stacklevel=4)
+        values = np.clip(values, lo, hi).astype(getattr(dtype, "numpy_dtype", dtype))
+    elif pd.api.types.is_float_dtype(dtype):
+        np_dtype = np.dtype(getattr(dtype, "numpy_dtype", dtype))
+        top = float(np.finfo(np_dtype).max)
+        values = np.asarray(values, dtype=np.float64)
+        if np.any(np.abs(values) > top):
+            warnings.warn(f"imputations of the column {col.name!r} fell outside its dtype "
+                          f"{dtype} and were clipped to its range.", UserWarning, stacklevel=4)
+        values = np.clip(values, -top, top).astype(np_dtype)
     elif pd.api.types.is_numeric_dtype(dtype):
         values = np.asarray(values, dtype=np.float64)
     col = col.copy()
@@ -611,13 +708,11 @@ def _read_like(series: pd.Series, fitted: Variable) -> Variable:
         except (TypeError, ValueError) as exc:
             raise TypeError(f"column {name!r} was numeric in fit.") from exc
         return Variable(name, "continuous", x / fitted.scale, missing, fitted.level,
-                        fitted.scale)
-    obj = series.astype(object).to_numpy()
-    codes = np.full(len(series), np.nan)
-    for k, label in enumerate(fitted.labels):
-        codes[(obj == label) & ~missing] = k
-    unseen = ~missing & np.isnan(codes)
+                        fitted.scale, shift=fitted.shift)
+    codes = label_codes(series, missing, fitted.labels)
+    unseen = ~missing & (codes < 0)
     if unseen.any():
+        values = series.astype(object).to_numpy()[unseen]
         raise ValueError(f"column {name!r} has values not seen in fit: "
-                         f"{pd.unique(obj[unseen])[:5].tolist()}.")
+                         f"{pd.unique(values)[:5].tolist()}.")
     return Variable(name, fitted.kind, codes, missing, fitted.level, 1.0, fitted.labels)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ["Variable", "read_group", "read_variable", "within_constant"]
+__all__ = ["Variable", "label_codes", "read_group", "read_variable", "within_constant"]
 
 KINDS = ("continuous", "binary")
 
@@ -35,6 +35,10 @@ class Variable:
     missing : ndarray of bool, shape (n,)
     level : {1, 2}
     scale : float
+    shift : float
+        Subtracted after the scaling: the observed mean of a variable that
+        enters every model as a main effect only (an exact
+        reparametrisation that keeps the sampler well conditioned), else 0.
     labels : ndarray or None
         Original values of the codes of a binary or categorical column.
     """
@@ -46,6 +50,7 @@ class Variable:
     level: int = 1
     scale: float = 1.0
     labels: np.ndarray | None = None
+    shift: float = 0.0
     dummies: list = field(default_factory=list)
 
     @property
@@ -55,7 +60,7 @@ class Variable:
     def decode(self, encoded: np.ndarray) -> np.ndarray:
         """Encoded values back to the column's original units or labels."""
         if self.kind == "continuous":
-            return encoded * self.scale
+            return (encoded + self.shift) * self.scale
         return self.labels[np.rint(encoded).astype(np.int64)]
 
 
@@ -70,11 +75,23 @@ def read_group(series: pd.Series, name) -> tuple[np.ndarray, np.ndarray]:
     return codes.astype(np.int64), np.asarray(labels, dtype=object)
 
 
+def label_codes(series: pd.Series, missing: np.ndarray, labels) -> np.ndarray:
+    """Position of each observed value among ``labels`` (-1 if absent; NaN where missing)."""
+    codes = np.full(len(series), np.nan)
+    observed = pd.Index(series[~missing].astype(object).to_numpy(), dtype=object)
+    index = pd.Index(list(labels), dtype=object)
+    positions = np.arange(len(index))
+    if not index.is_unique:  # a binary column with one observed value: [c, c]
+        keep = ~index.duplicated(keep="last")
+        index, positions = index[keep], positions[keep]
+    found = index.get_indexer(observed)
+    codes[~missing] = np.where(found >= 0, positions[np.maximum(found, 0)], -1)
+    return codes
+
+
 def _binary(series: pd.Series, missing: np.ndarray, labels) -> tuple[np.ndarray, np.ndarray]:
     labels = np.asarray(labels, dtype=object)
-    values = np.full(len(series), np.nan)
-    obs = ~missing
-    values[obs] = (series[obs].to_numpy(dtype=object) == labels[1]).astype(np.float64)
+    values = label_codes(series, missing, labels)
     return values, labels
 
 
@@ -117,8 +134,10 @@ def read_variable(series: pd.Series, name, kind: str | None = None) -> Variable:
             labels = np.array([distinct[0], distinct[-1]], dtype=object)
             values, labels = _binary(series.astype(object), missing, labels)
             return Variable(name, "binary", values, missing, labels=labels)
-        sd = float(np.std(x[~missing]))
-        scale = sd if sd > 0 and np.isfinite(sd) else 1.0
+        obs = x[~missing]
+        top = float(np.max(np.abs(obs)))
+        sd = float(np.std(obs / top)) * top if top > 0 else 0.0  # no overflow near 1e308
+        scale = sd if sd > 0 and np.isfinite(sd) else (top if top > 0 else 1.0)
         return Variable(name, "continuous", x / scale, missing, scale=scale)
     if kind == "continuous":
         raise ValueError(f"column {name!r} is not numeric and cannot be continuous.")
@@ -141,10 +160,7 @@ def read_variable(series: pd.Series, name, kind: str | None = None) -> Variable:
         values, labels = _binary(series.astype(object), missing, cats)
         return Variable(name, "binary", values, missing, labels=labels)
     labels = np.asarray(cats, dtype=object)
-    codes = np.full(len(series), np.nan)
-    obj = series.astype(object).to_numpy()
-    for k, c in enumerate(labels):
-        codes[(obj == c) & ~missing] = k
+    codes = label_codes(series, missing, labels)
     return Variable(name, "categorical", codes, missing, labels=labels)
 
 
