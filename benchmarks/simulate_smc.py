@@ -23,7 +23,8 @@ Run from the repository root::
     chains one after the other.
 ``r``
     R's jomo (``jomo.lmer``, the substantive-model-compatible sampler of jomo)
-    on the first replications of one cell, side by side.
+    on the first replications of chosen cells, side by side; ``r-speed``:
+    jomo on the 20,000-row data of ``speed``.
 
 Tables are appended to ``benchmarks/results/smc.md`` (per-replication
 estimates to ``results/smc_coverage.csv``).
@@ -293,6 +294,27 @@ def part_r(args) -> None:
     _append("Side by side with R's jomo", " ".join(["python", *sys.argv]), body)
 
 
+def part_r_speed(args) -> None:
+    """R's jomo.lmer on the 20,000-row data of ``--part speed``."""
+    if shutil.which("Rscript") is None:
+        print("Rscript not found: R's jomo could not be run.")
+        return
+    sim = make_random_slope(n_clusters=1_000, cluster_size=20, missing_x=0.3, missing_y=0.1,
+                            random_state=0)
+    with tempfile.TemporaryDirectory() as tmp:
+        script, path = Path(tmp) / "jomo.R", Path(tmp) / "d.csv"
+        script.write_text(R_JOMO)
+        sim.data.to_csv(path, index=False, na_rep="NA")
+        res = subprocess.run(["Rscript", str(script), str(path)], capture_output=True, text=True,
+                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+    seconds = json.loads(res.stdout[res.stdout.index("{"):])["seconds"]
+    body = ("R's jomo.lmer (nburn = 1000, nbetween = 200, nimp = 5: 2,000 iterations of one "
+            "chain) on the 20,000-row, 1,000-cluster data of `--part speed`: "
+            f"{seconds:.1f} s, {1000 * seconds / 2000:.1f} ms per iteration.")
+    print(body)
+    _append("R's jomo at 20,000 rows", " ".join(["python", *sys.argv]), body)
+
+
 def part_reference(args) -> None:
     """R's reference data ref_a: an incomplete predictor (extrav), the outcome, auxiliaries."""
     root = Path(__file__).resolve().parents[2] / "shared" / "reference"
@@ -337,7 +359,7 @@ def part_reference(args) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--part", choices=["coverage", "speed", "r", "reference"],
+    parser.add_argument("--part", choices=["coverage", "speed", "r", "r-speed", "reference"],
                         default="coverage")
     parser.add_argument("--reps", type=int, default=200)
     parser.add_argument("--start", type=int, default=0)
@@ -348,7 +370,7 @@ def main(argv=None) -> int:
     parser.add_argument("--summarise-only", action="store_true",
                         help="tabulate results/smc_coverage.csv without running")
     args = parser.parse_args(argv)
-    {"coverage": part_coverage, "speed": part_speed, "r": part_r,
+    {"coverage": part_coverage, "speed": part_speed, "r": part_r, "r-speed": part_r_speed,
      "reference": part_reference}[args.part](args)
     return 0
 
