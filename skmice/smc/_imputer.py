@@ -183,6 +183,28 @@ class SubstantiveModelImputer(TransformerMixin, BaseEstimator):
         self.mh_steps = mh_steps
         self.random_state = random_state
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+    def get_feature_names_out(self, input_features=None):
+        """Output feature names: the columns of the data seen in ``fit``, in order.
+
+        Parameters
+        ----------
+        input_features : array-like of str, optional
+            Must equal ``feature_names_in_`` when given.
+
+        Returns
+        -------
+        ndarray of object
+        """
+        check_is_fitted(self, "feature_names_in_")
+        if input_features is not None and list(input_features) != list(self.feature_names_in_):
+            raise ValueError("input_features is not equal to feature_names_in_.")
+        return np.asarray(self.feature_names_in_, dtype=object)
+
     # ------------------------------------------------------------------ #
     # reading the data
     # ------------------------------------------------------------------ #

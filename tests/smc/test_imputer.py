@@ -276,3 +276,13 @@ def test_reference_data_with_incomplete_predictor_and_level2_auxiliary():
     extra = an.pool_extra()
     assert abs(extra["sex~~sex|school"] - truth["varcomp"]["sex~~NA"]) < 0.08
     assert abs(extra["Residual~~Residual"] - truth["varcomp"]["NA~~NA"]) < 0.03
+
+
+def test_feature_names_set_output_and_tags(sim):
+    imp = SubstantiveModelImputer(FORMULA, max_iter=3, random_state=0).set_output(
+        transform="pandas")
+    out = imp.fit_transform(sim.data)
+    assert list(imp.get_feature_names_out()) == list(sim.data.columns) == list(out.columns)
+    with pytest.raises(ValueError, match="input_features"):
+        imp.get_feature_names_out(["a"])
+    assert imp.__sklearn_tags__().input_tags.allow_nan
