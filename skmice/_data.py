@@ -573,7 +573,7 @@ def decode(values: np.ndarray, encoded: EncodedData, original=None, missing=None
             if info.exponent:
                 with np.errstate(over="ignore"):
                     col = np.ldexp(out[:, j], info.exponent)
-                out[:, j] = _clip(col, -top, top, info, out.dtype)
+                out[:, j] = _clip(col, -top, top, info.name, out.dtype)
         return out
     if original is None:
         raise ValueError("decode needs the original frame for frame input.")
@@ -612,7 +612,7 @@ def _decode_numbers(col: np.ndarray, info: ColumnInfo, src: pd.Series,
         if info.exponent:
             with np.errstate(over="ignore"):  # beyond the float range: clipped below
                 x = np.ldexp(x, info.exponent)
-        arr[pos] = _numeric_for(x, src.dtype, info)
+        arr[pos] = numeric_for(x, src.dtype, info.name, info.integer)
     return arr
 
 
@@ -630,7 +630,7 @@ def _decode_column(col: np.ndarray, info: ColumnInfo, src: pd.Series,
         if info.exponent:
             with np.errstate(over="ignore"):  # beyond the float range: clipped below
                 x = np.ldexp(x, info.exponent)
-        return _write(src, pos, _numeric_for(x, src.dtype, info))
+        return _write(src, pos, numeric_for(x, src.dtype, info.name, info.integer))
     codes = x.astype(np.int64)
     if isinstance(src.dtype, pd.CategoricalDtype):
         return _write_categorical(src, pos, info.categories[codes])
@@ -687,39 +687,41 @@ def _write_categorical(src: pd.Series, pos: np.ndarray, labels: np.ndarray) -> p
     return pd.Series(cat, index=src.index, name=src.name)
 
 
-def _numeric_for(x: np.ndarray, dtype, info: ColumnInfo) -> np.ndarray:
+def numeric_for(x: np.ndarray, dtype, name, integer: bool = False) -> np.ndarray:
     """Imputed values in the column's dtype: rounded for integers, inside the range.
 
     Values outside the dtype's range are clipped to it, with a warning naming
-    the column. For 64-bit integers the largest value (which no float holds
-    exactly) is reached from its nearest float, ``2**63`` or ``2**64``.
+    the column ``name``. For 64-bit integers the largest value (which no
+    float holds exactly) is reached from its nearest float, ``2**63`` or
+    ``2**64``. ``integer`` marks a float or object column that holds integers
+    (rounded too).
     """
     numpy_dtype = getattr(dtype, "numpy_dtype", dtype)
     if not isinstance(numpy_dtype, np.dtype) or numpy_dtype.kind not in "iuf":
         top = float(np.finfo(np.float64).max)
-        x = _clip(x, -top, top, info, dtype)
-        if info.integer:  # an object column of integers: Python ints, exact
+        x = _clip(x, -top, top, name, dtype)
+        if integer:  # an object column of integers: Python ints, exact
             return np.array([int(v) for v in np.rint(x)], dtype=object)
         return x  # object columns of numbers
     if numpy_dtype.kind == "f":
-        if info.integer:
+        if integer:
             x = np.rint(x)
         top = float(np.finfo(numpy_dtype).max)
-        return _clip(x, -top, top, info, dtype).astype(numpy_dtype)
+        return _clip(x, -top, top, name, dtype).astype(numpy_dtype)
     limits = np.iinfo(numpy_dtype)
-    x = _clip(np.rint(x), float(limits.min), float(limits.max), info, dtype)
+    x = _clip(np.rint(x), float(limits.min), float(limits.max), name, dtype)
     top = x >= float(limits.max)  # float(max) rounds up to 2**63 or 2**64 for 64 bits
     out = np.where(top, 0.0, x).astype(numpy_dtype)
     out[top] = limits.max
     return out
 
 
-def _clip(x: np.ndarray, lo: float, hi: float, info: ColumnInfo, dtype) -> np.ndarray:
+def _clip(x: np.ndarray, lo: float, hi: float, name, dtype) -> np.ndarray:
     """``x`` clipped to ``[lo, hi]``, warning (naming the column) when it changes anything."""
     outside = (x < lo) | (x > hi)
     if outside.any():
         warnings.warn(
-            f"Column {info.name!r}: {int(outside.sum())} imputed value(s) fell outside the "
+            f"Column {name!r}: {int(outside.sum())} imputed value(s) fell outside the "
             f"range of its dtype {dtype} and were clipped to [{lo:g}, {hi:g}]. A method for "
             "its kind of values (e.g. a binary or categorical one) avoids it.",
             UserWarning,

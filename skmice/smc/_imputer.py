@@ -13,6 +13,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._blas import single_threaded_blas
+from .._data import numeric_for
 from .._random import as_generator
 from ..exceptions import NumericalError
 from ..pipeline._target import TARGET_COLUMN
@@ -689,32 +690,16 @@ def _imputation_trace(names, means) -> pd.DataFrame:
 def _fill(col: pd.Series, missing: np.ndarray, values: np.ndarray) -> pd.Series:
     """``col`` with ``values`` written at the missing rows, in the column's own dtype.
 
-    Integer columns (numpy or nullable) get rounded imputations inside their
-    dtype's range, as :class:`~skmice.MultilevelIterativeImputer` gives them;
-    clipping warns and names the column.
+    Numbers go through :func:`skmice._data.numeric_for`, as the chained
+    imputer's do: integer columns get rounded imputations inside their
+    dtype's range, float columns imputations inside theirs (clipping warns
+    and names the column).
     """
     dtype = col.dtype
     if pd.api.types.is_bool_dtype(dtype):
         values = np.asarray(values, dtype=bool)
-    elif pd.api.types.is_integer_dtype(dtype):
-        values = np.rint(np.asarray(values, dtype=np.float64))
-        info = np.iinfo(getattr(dtype, "numpy_dtype", dtype))
-        lo, hi = float(info.min), float(np.nextafter(float(info.max), 0.0))
-        if np.any((values < lo) | (values > hi)):
-            warnings.warn(f"imputations of the integer column {col.name!r} fell outside its "
-                          f"dtype {dtype} and were clipped to its range.", UserWarning,
-                          stacklevel=4)
-        values = np.clip(values, lo, hi).astype(getattr(dtype, "numpy_dtype", dtype))
-    elif pd.api.types.is_float_dtype(dtype):
-        np_dtype = np.dtype(getattr(dtype, "numpy_dtype", dtype))
-        top = float(np.finfo(np_dtype).max)
-        values = np.asarray(values, dtype=np.float64)
-        if np.any(np.abs(values) > top):
-            warnings.warn(f"imputations of the column {col.name!r} fell outside its dtype "
-                          f"{dtype} and were clipped to its range.", UserWarning, stacklevel=4)
-        values = np.clip(values, -top, top).astype(np_dtype)
     elif pd.api.types.is_numeric_dtype(dtype):
-        values = np.asarray(values, dtype=np.float64)
+        values = numeric_for(np.asarray(values, dtype=np.float64), dtype, col.name)
     col = col.copy()
     col[missing] = values
     return col
