@@ -307,7 +307,7 @@ class SubstantiveModelImputer(TransformerMixin, BaseEstimator):
             raise ValueError("level2: the outcome is a level-1 variable.")
         for name in [*predictors, *aux]:
             v = self._variables[name]
-            constant = within_constant(v.values, v.missing, codes, n_groups)
+            constant = within_constant(v.values, codes)
             if name in declared and not constant:
                 raise ValueError(
                     f"level2 names {name!r}, but its observed values vary within clusters of "

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .._design import _is_cluster_constant
+
 __all__ = ["Variable", "label_codes", "read_group", "read_variable", "within_constant"]
 
 KINDS = ("continuous", "binary")
@@ -115,7 +117,7 @@ def read_variable(series: pd.Series, name, kind: str | None = None) -> Variable:
         raise ValueError(f"column {name!r} has no observed values.")
     observed = series[~missing]
     is_bool = pd.api.types.is_bool_dtype(series.dtype) or (
-        series.dtype == object and observed.map(lambda v: isinstance(v, (bool, np.bool_))).all()
+        series.dtype == object and pd.api.types.infer_dtype(observed, skipna=True) == "boolean"
     )
     numeric = pd.api.types.is_numeric_dtype(series.dtype) and not is_bool
     if pd.api.types.is_complex_dtype(series.dtype) or pd.api.types.is_datetime64_any_dtype(
@@ -164,19 +166,8 @@ def read_variable(series: pd.Series, name, kind: str | None = None) -> Variable:
     return Variable(name, "categorical", codes, missing, labels=labels)
 
 
-def within_constant(values: np.ndarray, missing: np.ndarray, codes: np.ndarray, n: int) -> bool:
-    """Whether the observed values are constant within every cluster, and some
-    cluster has two observed rows (so that constancy is a property of the data)."""
-    obs = ~missing
-    if not obs.any():
-        return False
-    c, v = codes[obs], values[obs]
-    counts = np.bincount(c, minlength=n)
-    if counts.max(initial=0) < 2:
-        return False
-    lo = np.full(n, np.inf)
-    hi = np.full(n, -np.inf)
-    np.minimum.at(lo, c, v)
-    np.maximum.at(hi, c, v)
-    seen = counts > 0
-    return bool(np.all(lo[seen] == hi[seen]))
+def within_constant(values: np.ndarray, codes: np.ndarray) -> bool:
+    """Whether the observed values (non-NaN) are constant within every cluster, and some
+    cluster has two observed rows: the imputer's test for cluster-level columns
+    (:func:`skmice._design._is_cluster_constant`, the same tolerance)."""
+    return _is_cluster_constant(values, codes)
