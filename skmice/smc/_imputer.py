@@ -386,7 +386,8 @@ class SubstantiveModelImputer(TransformerMixin, BaseEstimator):
             if pool.size == 0:
                 pool = self._pools[d.key]
             if d.level == 2:
-                value = _cluster_values(col, variables[d.key], codes, n)
+                value = np.zeros(n)
+                value[known] = col[_observed_rows(variables[d.key], codes, n)[known]]
                 value[~known] = rng.choice(pool, int((~known).sum()))
                 col[:] = value[codes]
             else:
@@ -510,15 +511,11 @@ class SubstantiveModelImputer(TransformerMixin, BaseEstimator):
                 continue
             missing = v.missing
             if v.level == 2:  # deductive fills copy the cluster's observed value exactly
-                known = np.zeros(state.n_groups, dtype=bool)
-                known[state.codes[~missing]] = True
-                copy = missing & known[state.codes]
+                source = _observed_rows(v, state.codes, state.n_groups)[state.codes]
+                copy = missing & (source >= 0)
                 if copy.any():
-                    first = pd.Series(np.flatnonzero(~missing),
-                                      index=state.codes[~missing]).groupby(level=0).first()
-                    source = first.reindex(state.codes[copy]).to_numpy()
                     col = out[name].copy()
-                    col.iloc[np.flatnonzero(copy)] = X[name].iloc[source].to_numpy()
+                    col.iloc[np.flatnonzero(copy)] = X[name].iloc[source[copy]].to_numpy()
                     out[name] = col
                     missing = missing & ~copy
             out[name] = _fill(out[name], missing, v.decode(state.cols[name][missing]))
@@ -634,22 +631,21 @@ def _numerical(spec, iteration: int, detail: str) -> NumericalError:
         "predict the outcome perfectly.")
 
 
-def _cluster_values(col, v, codes, n) -> np.ndarray:
-    """Each cluster's observed value of a level-2 variable (0 where it has none)."""
-    value = np.zeros(n)
-    obs = ~v.missing
-    value[codes[obs]] = col[obs]
-    return value
+def _observed_rows(v, codes, n) -> np.ndarray:
+    """For each cluster, its first row where ``v`` is observed (-1 where none is)."""
+    obs = np.flatnonzero(~v.missing)[::-1]
+    rows = np.full(n, -1, dtype=np.int64)
+    rows[codes[obs]] = obs  # written last to first: the first observed row stays
+    return rows
 
 
 def _observed(col, v, codes, n) -> tuple[np.ndarray, np.ndarray]:
     """Where ``v`` is known (rows, or clusters for level 2) and its known values."""
-    obs = ~v.missing
     if v.level == 1:
-        return obs, col[obs]
-    known = np.zeros(n, dtype=bool)
-    known[codes[obs]] = True
-    return known, _cluster_values(col, v, codes, n)[known]
+        return ~v.missing, col[~v.missing]
+    rows = _observed_rows(v, codes, n)
+    known = rows >= 0
+    return known, col[rows[known]]
 
 
 def _labels(term, variables) -> tuple:
