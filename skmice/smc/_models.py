@@ -106,6 +106,8 @@ class Model:
         self.level = level
         self.name = name
         self.reads = {v for t in (*self.fixed, *self.random) for v in t}
+        # column of X that each random term repeats (-1: a term with no fixed effect)
+        self._z_in_x = [self.fixed.index(t) if t in self.fixed else -1 for t in self.random]
 
     # -- state -------------------------------------------------------------
 
@@ -139,17 +141,28 @@ class Model:
         return state.column(self.response, self.level, np.arange(
             state.n_rows if self.level == 1 else state.n_groups) if idx is None else idx)
 
-    def _random_part(self, state: State, idx, override=None) -> np.ndarray:
+    def design(self, state: State, idx=None, override=None) -> tuple:
+        """``X`` and ``Z`` (None without random effects) at ``idx``; ``Z``'s columns
+        that repeat fixed terms are taken from ``X``, not computed again."""
+        X = term_values(state, self.fixed, self.level, idx, override)
         if not self.random:
-            return 0.0
-        Z = term_values(state, self.random, 1, idx, override)
-        rows = np.arange(state.n_rows) if idx is None else idx
-        return np.einsum("ik,ik->i", Z, self.b[state.codes[rows]])
+            return X, None
+        if min(self._z_in_x) >= 0:
+            return X, X[:, self._z_in_x]
+        return X, term_values(state, self.random, 1, idx, override)
+
+    def _linear(self, state: State, X, Z, idx) -> np.ndarray:
+        """``X beta + Z b`` with each row's cluster effects."""
+        eta = X @ self.beta
+        if Z is not None:
+            rows = np.arange(state.n_rows) if idx is None else idx
+            eta += np.einsum("ik,ik->i", Z, self.b[state.codes[rows]])
+        return eta
 
     def eta(self, state: State, idx=None, override=None) -> np.ndarray:
         """Linear predictor at ``idx`` (all rows or clusters when None)."""
-        X = term_values(state, self.fixed, self.level, idx, override)
-        return X @ self.beta + self._random_part(state, idx, override)
+        X, Z = self.design(state, idx, override)
+        return self._linear(state, X, Z, idx)
 
     # -- densities ---------------------------------------------------------
 
@@ -176,29 +189,26 @@ class Model:
 
     def update(self, state: State, rng, update_fixed: bool = True) -> None:
         """One Gibbs step of the parameters given the current data."""
-        X = term_values(state, self.fixed, self.level, None)
-        Z = term_values(state, self.random, 1, None) if self.random else np.zeros((X.shape[0], 0))
+        X, Z = self.design(state)
         codes = state.codes if self.level == 1 else np.arange(state.n_groups)
         y = self._response(state, None)
         if self.kind == "probit":
-            eta = X @ self.beta + (np.einsum("ik,ik->i", Z, self.b[codes]) if self.random else 0)
-            self.latent = truncated_normal(eta, y > 0.5, rng)
+            self.latent = truncated_normal(self._linear(state, X, Z, None), y > 0.5, rng)
             target, w = self.latent, np.ones_like(y)
         elif self.kind == "logistic":
-            eta = X @ self.beta + np.einsum("ik,ik->i", Z, self.b[codes])
+            eta = self._linear(state, X, Z, None)
             self.omega = np.maximum(random_polyagamma(eta, rng), 1e-12)
             target, w = (y - 0.5) / self.omega, self.omega
         else:
             target, w = y, np.full(y.shape, 1.0 / self.sigma2)
         self.beta, self.b, self.psi = mixed_step(
-            X, Z, target, w, codes, state.n_groups if self.level == 1 else X.shape[0],
+            X, np.zeros((X.shape[0], 0)) if Z is None else Z, target, w, codes,
+            state.n_groups if self.level == 1 else X.shape[0],
             self.psi, rng, update_fixed=update_fixed, beta=self.beta,
             indicator=state.indicator if self.level == 1 else None, psi_walk=self.psi_walk,
         )
         if self.kind == "normal" and update_fixed:
-            resid = y - X @ self.beta
-            if self.random:
-                resid -= np.einsum("ik,ik->i", Z, self.b[codes])
+            resid = y - self._linear(state, X, Z, None)
             self.sigma2 = draw_residual_variance(resid, rng)
 
     def refresh_latent(self, state: State, idx, rng) -> None:
