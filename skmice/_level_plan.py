@@ -81,7 +81,8 @@ class LevelPlan(TargetPlan):
             codes, n_units, _ = self.levels[k]
             means = cluster_means(codes, n_units, expand(values[:, source]))[codes]
             for part, idx in self.rows.items():
-                super().design(part).X[:, cols] = means[idx]
+                self._restamp(part, cols)
+                self._arrays[part][0][:, cols] = means[idx]
 
     def design(self, part, keep_x=None):
         """The design of a part of the rows, as :meth:`TargetPlan.design`."""

@@ -18,6 +18,7 @@ import numpy as np
 
 from ._collinear import ObservedGram
 from ._grouped import cluster_means
+from ._stamps import new_stamps
 from .methods._base import Design, Level
 
 __all__ = ["TargetPlan"]
@@ -120,7 +121,9 @@ class TargetPlan:
 
     def _allocate(self):
         arrays = {}
+        self._stamps = {part: np.zeros(self.p, dtype=np.int64) for part in self.rows}
         for part, idx in self.rows.items():
+            self._stamps[part][0] = new_stamps(1)[0]  # the intercept
             n = len(idx)
             X = np.empty((n, self.p))
             X[:, 0] = 1.0
@@ -161,6 +164,7 @@ class TargetPlan:
             for part, idx in self.rows.items():
                 X, Z, W, _ = self._arrays[part]
                 block = expand(values[idx, b.source])
+                self._restamp(part, b.x, b.x_mean)
                 X[:, b.x] = block
                 if b.z is not None:
                     Z[:, b.z] = block
@@ -172,6 +176,13 @@ class TargetPlan:
                         X[:, b.x_mean] = part_means
                     if b.w_mean is not None:
                         W[:, b.w_mean] = part_means
+
+    def _restamp(self, part, *slices) -> None:
+        """Fresh stamps for the columns of X in ``slices`` (None entries skipped)."""
+        stamps = self._stamps[part]
+        for cols in slices:
+            if cols is not None and cols.stop > cols.start:
+                stamps[cols] = new_stamps(cols.stop - cols.start)
 
     def design(self, part: str, keep_x: np.ndarray | None = None) -> Design:
         """The design of a part of the rows (``"obs"``, ``"mis"`` or ``"all"``).
@@ -185,7 +196,7 @@ class TargetPlan:
                   for k, (codes, n, name) in enumerate(units)]
         if not levels and Z is not None:
             levels = [Level(None, 0, Z, z_in_x)]
-        design = Design(X=X, W=W, levels=levels)
+        design = Design(X=X, W=W, levels=levels, stamps=self._stamps[part].copy())
         return design if keep_x is None else design.keep_columns(keep_x)
 
     def collinear_drops(self, y: np.ndarray, eps: float, max_corr: float) -> dict:

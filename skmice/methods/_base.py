@@ -116,6 +116,13 @@ class Design:
     levels : list of Level, optional
         All grouping factors, lowest first. Give either ``levels`` or the
         first level's ``groups``, ``n_groups``, ``Z`` and ``z_in_x``.
+    stamps : ndarray of shape (p,) of int64 or None
+        An identifier of the content of each column of ``X``: a column
+        whose (positive) stamp a method has seen
+        before holds the same values as then, so the method may reuse what
+        it computed from it (per-cluster sums, the finiteness check). The
+        imputer's design plans set them; None (or a stamp <= 0) means
+        unknown, and nothing is reused.
 
     Examples
     --------
@@ -131,9 +138,11 @@ class Design:
     ([0, 0, 1, 2], ['class', 'school'])
     """
 
-    def __init__(self, X, Z=None, groups=None, n_groups=0, W=None, z_in_x=None, levels=None):
+    def __init__(self, X, Z=None, groups=None, n_groups=0, W=None, z_in_x=None, levels=None,
+                 stamps=None):
         self.X = X
         self.W = W
+        self.stamps = stamps
         if levels is not None:
             if Z is not None or groups is not None or z_in_x is not None or n_groups:
                 raise TypeError("Design: give either levels or groups, n_groups, Z and z_in_x.")
@@ -213,7 +222,8 @@ class Design:
                 n for n, k in zip(first.z_names, keep_z) if k]
             levels[0] = Level(first.groups, first.n_groups, first.Z[:, keep_z], moved[keep_z],
                               first.name, names)
-        return Design(X=self.X[:, keep_x], W=self.W, levels=levels)
+        stamps = None if self.stamps is None else self.stamps[keep_x]
+        return Design(X=self.X[:, keep_x], W=self.W, levels=levels, stamps=stamps)
 
     def take(self, rows) -> "Design":
         """Return the design restricted to ``rows`` (a mask, a slice or an index array)."""
@@ -371,6 +381,15 @@ class ConditionalMethod(BaseEstimator):
                 "collinearity."
             )
         return values
+
+    def __getstate__(self):
+        # what fit keeps to reuse at the next visit (statistics of the data,
+        # stamps of columns found finite) is rebuilt on demand: leave it out
+        # of pickles (results shipped back from worker processes) and copies
+        state = dict(super().__getstate__())
+        state.pop("_cache", None)
+        state.pop("_finite_stamps", None)
+        return state
 
     def set_params(self, **params):
         """Set the parameters (as scikit-learn's); the next ``fit`` validates them."""

@@ -214,11 +214,6 @@ class _MultilevelBase(ConditionalMethod):
         "sampler": [StrOptions({"collapsed", "single-site"})],
     }
 
-    def __getstate__(self):
-        state = dict(super().__getstate__())
-        state.pop("_cache", None)  # the cells and indicators are rebuilt on demand
-        return state
-
     def _levels_of(self, design, fitted: bool = False) -> list:
         """Validated (codes, n_units) per level; the first is checked by the contract."""
         out = []

@@ -48,7 +48,9 @@ from .._grouped import (
     draw_invwishart,
     draw_mvn_precision,
 )
+from .._stamps import new_stamps
 from ._base import ConditionalMethod, register_method
+from ._column_gram import ColumnGram
 from ._donors import match_clustered_donors
 
 __all__ = ["TwoLevelHeteroscedastic", "TwoLevelNormal", "TwoLevelPMM"]
@@ -144,6 +146,47 @@ def _affine(centre: np.ndarray, scale: np.ndarray) -> np.ndarray:
     return T
 
 
+def _standardised_target(y, cache):
+    """``(y - centre) / scale``, its stamp, centre and scale; kept in ``cache`` while
+    ``y`` holds the same values (the observed rows of a target at every visit)."""
+    kept = None if cache is None else cache.get("y")
+    if kept is not None and kept[0].shape == y.shape and np.array_equal(kept[0], y):
+        return kept[1:]
+    y_centre = float(y.mean())
+    ys = y - y_centre
+    y_scale = float(np.sqrt(ys @ ys / y.shape[0]))
+    if not y_scale > 0:  # constant target
+        y_scale = abs(y_centre) * 1e-6 if y_centre != 0 else 1.0
+    ys /= y_scale
+    out = (ys, new_stamps(1)[0], y_centre, y_scale)
+    if cache is not None:
+        cache["y"] = (y.copy(), *out)
+    return out
+
+
+def _column_gram(groups, N, cache) -> ColumnGram:
+    """The cross-products kept for these rows' clusters (new ones when they changed)."""
+    if (
+        cache is not None
+        and cache.get("N") == N
+        and cache.get("groups") is not None
+        and np.array_equal(cache["groups"], groups)
+    ):
+        return cache["gram"]
+    gram = ColumnGram(cluster_indicator(groups, N))
+    if cache is not None:
+        cache.update(N=N, groups=groups.copy(), gram=gram)
+    return gram
+
+
+def _column_stamps(design, n_x: int, r: int, mode: str) -> np.ndarray:
+    """The stamps of the columns of ``U`` (0, unknown, for columns not in ``X``)."""
+    stamps = np.zeros(r, dtype=np.int64)
+    if mode != "ignore" and getattr(design, "stamps", None) is not None:
+        stamps[:n_x] = design.stamps
+    return stamps
+
+
 def _prepare(design, y, method: str, mode: str, cache: dict | None = None) -> _Problem:
     """Reduce the observed rows to sufficient statistics in standardised units.
 
@@ -167,40 +210,23 @@ def _prepare(design, y, method: str, mode: str, cache: dict | None = None) -> _P
     r = U.shape[1]
     fixed = np.arange(n_x) if mode == "normal" else np.arange(r)
 
-    # y: centred and scaled physically (one cheap pass over a vector).
-    y_centre = float(y.mean())
-    ys = y - y_centre
-    y_scale = float(np.sqrt(ys @ ys / n))
-    if not y_scale > 0:  # constant target
-        y_scale = abs(y_centre) * 1e-6 if y_centre != 0 else 1.0
-    ys /= y_scale
+    ys, y_stamp, y_centre, y_scale = _standardised_target(y, cache)
+    gram_of = _column_gram(groups, N, cache)
+    stamps = _column_stamps(design, n_x, r, mode)
 
-    # the chained-equations loop fits on the same rows at every visit: reuse
-    # the cluster-indicator matrix while the groups are unchanged
-    if (
-        cache is not None
-        and cache.get("N") == N
-        and cache.get("groups") is not None
-        and np.array_equal(cache["groups"], groups)
-    ):
-        index = cache["index"]
-    else:
-        index = cluster_indicator(groups, N)
-        if cache is not None:
-            cache.update(N=N, groups=groups.copy(), index=index)
+    def gram(U, stamps):
+        # per-cluster cross-products with [U | y]: U_j'[U_j | y_j]
+        # (heteroscedastic; U'U is their sum) or Z_j'[U_j | y_j]; the pairs of
+        # columns whose stamps are unchanged since the last visit are reused
+        stamps = [*stamps, y_stamp]
+        left = range(r) if hetero else zmap
+        per_cluster, _ = gram_of.products(U, ys, stamps, left, range(r + 1))
+        _, totals = gram_of.products(U, ys, stamps, range(r + 1), range(r + 1), False)
+        return per_cluster, totals
 
-    def gram(U, Z):
-        # per-cluster cross-products with [U | y], sharing the passes over the
-        # columns of the left factor: U_j'[U_j | y_j] (heteroscedastic; U'U is
-        # their sum) or Z_j'[U_j | y_j]
-        A = U if hetero else Z
-        per_cluster = np.empty((N, A.shape[1], r + 1))
-        AtU, Aty = cluster_crossprods(groups, N, A, U, ys, indicator=index)
-        per_cluster[:, :, :r] = AtU
-        per_cluster[:, :, r] = Aty
-        return per_cluster, (AtU.sum(axis=0) if hetero else U.T @ U)
-
-    per_cluster, UtU = gram(U, Z)
+    gram_of.retain([*stamps, y_stamp])
+    per_cluster, totals = gram(U, stamps)
+    UtU = totals[:r, :r]
     _check_intercept(U, "Z" if mode == "ignore" else "X", method, UtU[0, 0])
     if not np.all(np.isfinite(UtU)):
         raise ValueError(f"{method}: the design contains NaN or infinite values.")
@@ -211,8 +237,8 @@ def _prepare(design, y, method: str, mode: str, cache: dict | None = None) -> _P
     if np.any(far):  # centre physically, then redo the cross-products
         offset[far] = U[:, far].mean(axis=0)
         U = U - offset
-        Z = Z - offset[zmap]
-        per_cluster, UtU = gram(U, Z)
+        per_cluster, totals = gram(U, np.where(far, 0, stamps))  # centred: not kept
+        UtU = totals[:r, :r]
         mean = UtU[0] / n
         var = np.maximum(np.diag(UtU) / n - mean**2, 0.0)
     constant = var <= 1e-24 * np.maximum(mean**2, np.finfo(float).tiny)
@@ -238,15 +264,15 @@ def _prepare(design, y, method: str, mode: str, cache: dict | None = None) -> _P
     if hetero:
         pb.counts = per_cluster[:, 0, 0].copy()
         UtUy_j = _sandwich(T.T, per_cluster, T1)  # (N, r, r + 1), standardised
-        Uty = per_cluster[:, :, r].sum(axis=0)
-        pb.yty_j = np.bincount(groups, weights=ys * ys, minlength=N)
-        pb.yty = float(pb.yty_j.sum())
+        Uty = totals[:r, r]
+        pb.yty_j = gram_of.products(U, ys, [*stamps, y_stamp], [r], [r])[0][:, 0, 0]
+        pb.yty = float(totals[r, r])
         pb.XtX_j = np.ascontiguousarray(UtUy_j[:, fixed[:, None], fixed])
         pb.Xty_j = UtUy_j[:, fixed, r]
         ZtUy = UtUy_j[:, zmap, :]
     else:
-        Uty = ys @ U
-        pb.yty = float(ys @ ys)
+        Uty = totals[:r, r]
+        pb.yty = float(totals[r, r])
         pb.counts = per_cluster[:, 0, 0].copy()
         if pb.counts.sum() != n:  # Z's column 0 summed exactly (its rows were sampled above)
             raise ValueError(f"{method}: column 0 of design.Z must be the intercept (all ones).")
@@ -536,13 +562,6 @@ class _TwoLevelBase(ConditionalMethod):
 
     needs_groups = True
     _name = "2l"
-
-    def __getstate__(self):
-        # the cluster-indicator cache of fit is rebuilt on demand: leave it out of
-        # pickles (results shipped back from worker processes) and copies
-        state = dict(super().__getstate__())
-        state.pop("_cache", None)
-        return state
 
     _parameter_constraints = dict(SAMPLER_CONSTRAINTS)
 

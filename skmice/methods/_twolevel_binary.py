@@ -443,13 +443,6 @@ class TwoLevelLogistic(ConditionalMethod):
         self.n_burnin = n_burnin
         self.warm_start = warm_start
 
-    def __getstate__(self):
-        # the data cache of fit is rebuilt on demand: leave it out of pickles
-        # (results shipped back from worker processes) and copies
-        state = dict(super().__getstate__())
-        state.pop("_cache", None)
-        return state
-
     def _fit(self, design, y, rng):
         """Run Polya-Gamma Gibbs steps on the observed rows of the target."""
         steps, burnin = self.n_steps, self.n_burnin

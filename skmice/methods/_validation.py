@@ -16,15 +16,42 @@ from ._base import Design, Level
 __all__ = ["check_design", "check_observed", "check_target"]
 
 
-def _float2d(a, name: str, method: str) -> np.ndarray:
+# Stamps of columns found finite kept per method, up to this many.
+_MAX_FINITE_STAMPS = 4096
+
+
+def _float2d(a, name: str, method: str, checked=None) -> np.ndarray:
+    """``a`` as a 2-d float64 array; its columns finite (but those ``checked``)."""
     a = np.asarray(a, dtype=np.float64)
     if a.ndim == 1:
         a = a[:, None]
     if a.ndim != 2:
         raise ValueError(f"{method}: design.{name} must be 2-dimensional, got shape {a.shape}.")
-    if not np.isfinite(a).all():
+    if checked is not None and checked.shape == (a.shape[1],) and checked.any():
+        finite = checked.all() or np.isfinite(a[:, ~checked]).all()
+    else:
+        finite = np.isfinite(a).all()
+    if not finite:
         raise ValueError(f"{method}: design.{name} holds NaN or infinite values.")
     return np.ascontiguousarray(a)
+
+
+def _known_finite(method, design, p: int):
+    """Columns of X whose stamps the method has found finite before (None: no stamps)."""
+    stamps = design.stamps
+    if stamps is None or p < 0:  # (a design without a 2-d X fails its own check)
+        return None, None
+    stamps = np.asarray(stamps)
+    if stamps.shape != (p,) or not np.issubdtype(stamps.dtype, np.integer):
+        raise ValueError(
+            f"{method._label()}: design.stamps must hold one integer per column of X "
+            f"({p}), got shape {stamps.shape}."
+        )
+    seen = method.__dict__.setdefault("_finite_stamps", set())
+    if len(seen) > _MAX_FINITE_STAMPS:
+        seen.clear()
+    checked = np.fromiter((s > 0 and s in seen for s in stamps.tolist()), bool, p)
+    return stamps, checked
 
 
 def check_design(method, design, n_rows: int | None = None, fitted: bool = False) -> Design:
@@ -49,7 +76,9 @@ def check_design(method, design, n_rows: int | None = None, fitted: bool = False
     name = method._label()
     if not isinstance(design, Design):
         raise TypeError(f"{name}: design must be a Design, got {type(design).__name__}.")
-    X = _float2d(design.X, "X", name)
+    X = np.asarray(design.X)
+    stamps, checked = _known_finite(method, design, X.shape[1] if X.ndim == 2 else -1)
+    X = _float2d(X, "X", name, checked)
     n = X.shape[0]
     if X.shape[1] == 0:
         raise ValueError(f"{name}: design.X needs at least the intercept column.")
@@ -73,7 +102,11 @@ def check_design(method, design, n_rows: int | None = None, fitted: bool = False
         if groups.shape[0] != n:
             raise ValueError(f"{name}: X and groups have {n} and {groups.shape[0]} rows.")
         if Z is not None:  # methods that use only the unit codes need no random part
-            Z = _float2d(Z, "Z", name)
+            z_checked = None
+            if stamps is not None and design.z_in_x is not None:
+                # a stamped design's Z copies the X columns z_in_x names: checked with X
+                z_checked = np.asarray(design.z_in_x) >= 0
+            Z = _float2d(Z, "Z", name, z_checked)
             if Z.shape[0] != n:
                 raise ValueError(f"{name}: X and Z have {n} and {Z.shape[0]} rows.")
             if Z.shape[1] == 0:
@@ -114,7 +147,9 @@ def check_design(method, design, n_rows: int | None = None, fitted: bool = False
     if levels:
         first = levels[0]
         levels[0] = Level(groups, n_groups, Z, first.z_in_x, first.name, first.z_names)
-    return Design(X=X, W=W, levels=levels)
+    if stamps is not None:
+        method.__dict__["_finite_stamps"].update(s for s in stamps[~checked].tolist() if s > 0)
+    return Design(X=X, W=W, levels=levels, stamps=stamps)
 
 
 def check_target(method, y) -> np.ndarray:

@@ -1,0 +1,141 @@
+"""Cross-products kept by column stamp, and the checks a stamped design skips."""
+
+import numpy as np
+import pytest
+
+from skmice._grouped import cluster_crossprods, cluster_indicator
+from skmice._stamps import new_stamps
+from skmice.methods import Design, TwoLevelNormal
+from skmice.methods._column_gram import ColumnGram
+from skmice.methods._twolevel import _prepare
+
+
+def _data(seed=0, n=300, N=17, r=4):
+    rng = np.random.default_rng(seed)
+    g = rng.integers(0, N, n)
+    U = np.column_stack([np.ones(n), rng.standard_normal((n, r - 1))])
+    y = rng.standard_normal(n)
+    return g, N, U, y
+
+
+def _brute(g, N, U, y, left, right):
+    V = np.column_stack([U, y])
+    per = cluster_crossprods(g, N, V[:, left], V[:, right])
+    return per, V[:, left].T @ V[:, right]
+
+
+@pytest.mark.parametrize("stamped", [True, False])
+def test_products_match_brute_force_and_follow_rewrites(stamped):
+    g, N, U, y = _data()
+    gram = ColumnGram(cluster_indicator(g, N))
+    stamps = np.array(new_stamps(5)) if stamped else np.zeros(5, dtype=int)
+    rng = np.random.default_rng(1)
+    for visit in range(4):
+        if visit:  # a predictor rewritten between visits: new values, new stamp
+            U[:, 3] = rng.standard_normal(U.shape[0])
+            if stamped:
+                stamps[3] = new_stamps(1)[0]
+        gram.retain(stamps)
+        for left in ([0, 2], [0, 1, 2, 3, 4]):
+            per, tot = gram.products(U, y, stamps, left, range(5))
+            want_per, want_tot = _brute(g, N, U, y, left, list(range(5)))
+            np.testing.assert_allclose(per, want_per, rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(tot, want_tot, rtol=1e-12, atol=1e-12)
+    # unknown columns are never kept, so nothing stale can be read back
+    assert stamped or not gram._pairs
+
+
+def test_only_the_rewritten_column_is_read_again():
+    g, N, U, y = _data()
+    gram = ColumnGram(cluster_indicator(g, N))
+    stamps = new_stamps(5)
+    gram.products(U, y, stamps, [0, 1], range(5))
+    passes = []
+    original = gram._compute
+    gram._compute = lambda U, y, a, s: (passes.append(a), original(U, y, a, s))
+    stamps[3] = new_stamps(1)[0]
+    gram.retain(stamps)
+    gram.products(U, y, stamps, [0, 1], range(5))
+    assert passes == [3]
+
+
+def test_prepare_with_stamps_equals_prepare_without():
+    g, N, U, y = _data(n=400)
+    U[:, 2] += 5.0
+    stamps = np.array(new_stamps(U.shape[1]))
+    cache = {}
+    rng = np.random.default_rng(3)
+    for visit in range(3):
+        if visit:
+            U[:, 3] = rng.standard_normal(U.shape[0])
+            stamps[3] = new_stamps(1)[0]
+        stamped = Design(X=U, Z=U[:, :2], groups=g, n_groups=N, z_in_x=np.array([0, 1]),
+                         stamps=stamps.copy())
+        plain = Design(X=U.copy(), Z=U[:, :2].copy(), groups=g, n_groups=N)
+        a = _prepare(stamped, y, "2l.pan", "normal", cache)
+        b = _prepare(plain, y, "2l.pan", "normal", None)
+        for name in ("XtX", "Xty", "ZtZ", "ZtXy", "counts", "centre", "scale"):
+            np.testing.assert_allclose(getattr(a, name), getattr(b, name), rtol=1e-10,
+                                       atol=1e-10, err_msg=name)
+
+
+def test_far_columns_are_centred_and_not_kept():
+    g, N, U, y = _data(n=400)
+    U[:, 1] += 1e6  # centred physically: its pairs are computed afresh
+    stamps = np.array(new_stamps(U.shape[1]))
+    cache = {}
+    d = Design(X=U, Z=U[:, :2], groups=g, n_groups=N, z_in_x=np.array([0, 1]), stamps=stamps)
+    a = _prepare(d, y, "2l.pan", "normal", cache)
+    b = _prepare(Design(X=U, Z=U[:, :2], groups=g, n_groups=N), y, "2l.pan", "normal", None)
+    np.testing.assert_allclose(a.ZtXy, b.ZtXy, rtol=1e-10, atol=1e-10)
+    assert all(min(k) > 0 for k in cache["gram"]._pairs)
+
+
+def test_stamped_design_checks_new_columns_for_nan():
+    g, N, U, y = _data()
+    stamps = np.array(new_stamps(U.shape[1]))
+    method = TwoLevelNormal()
+    design = Design(X=U, Z=U[:, :1], groups=g, n_groups=N, z_in_x=np.array([0]),
+                    stamps=stamps)
+    method.fit(design, y, 0)
+    U[5, 2] = np.nan  # rewritten with a new stamp: checked again
+    stamps[2] = new_stamps(1)[0]
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        method.fit(design, y, 0)
+    with pytest.raises(ValueError, match="design.stamps"):
+        method.fit(Design(X=U, Z=U[:, :1], groups=g, n_groups=N, stamps=stamps[:2]), y, 0)
+
+
+def test_caches_are_not_pickled():
+    import pickle
+
+    g, N, U, y = _data()
+    d = Design(X=U, Z=U[:, :1], groups=g, n_groups=N, z_in_x=np.array([0]),
+               stamps=np.array(new_stamps(U.shape[1])))
+    method = TwoLevelNormal().fit(d, y, 0)
+    assert method._cache and method._finite_stamps
+    copy = pickle.loads(pickle.dumps(method))
+    assert "_cache" not in vars(copy) and "_finite_stamps" not in vars(copy)
+
+
+def test_imputer_rereads_only_the_predictor_imputed_since(monkeypatch):
+    from skmice import MultilevelIterativeImputer
+    from skmice.datasets import make_clustered_regression
+
+    b = make_clustered_regression(n_rows=600, n_clusters=30, random_state=0)
+    passes = []
+    original = ColumnGram._compute
+
+    def counted(self, U, y, a, stamps):
+        passes.append(a)
+        return original(self, U, y, a, stamps)
+
+    monkeypatch.setattr(ColumnGram, "_compute", counted)
+    imp = MultilevelIterativeImputer(cluster="cluster", methods={"y1": "2l.pan", "y2": "2l.pan"},
+                                     predictor_matrix=b.predictor_matrix, max_iter=4,
+                                     random_state=0)
+    imp.fit_transform(b.data)
+    q1 = int((b.predictor_matrix.loc["y1"] == 2).sum()) + 1
+    q2 = int((b.predictor_matrix.loc["y2"] == 2).sum()) + 1
+    # first visit: one pass per column of Z; then one per visit (the other target)
+    assert len(passes) == q1 + q2 + 2 * 3
