@@ -630,6 +630,10 @@ def draw_invwishart(df: float, scale, random_state: np.random.Generator) -> np.n
     (2, 2)
     """
     df, scale, q = _check_wishart_args(df, scale)
+    if q <= 2:
+        S = _invwishart_small(df, scale, random_state)
+        if S is not None:
+            return S
     C, info = dpotrf(scale, lower=1, clean=1)
     if info != 0:  # not numerically positive definite: the floored factorisation
         C = batched_cholesky(scale)
@@ -640,6 +644,33 @@ def draw_invwishart(df: float, scale, random_state: np.random.Generator) -> np.n
     Y = batched_solve_triangular(A[None], C.T[None])[0]
     S = Y.T @ Y
     return (S + S.T) / 2
+
+
+def _invwishart_small(df: float, scale: np.ndarray, rng) -> np.ndarray | None:
+    """:func:`draw_invwishart` in closed form for ``q <= 2`` (the same draws from
+    ``rng``); None when ``scale`` is not clearly positive definite."""
+    q = scale.shape[0]
+    s00 = scale[0, 0]
+    if not s00 > 0:
+        return None
+    if q == 1:
+        chi = rng.chisquare(df - np.arange(1))
+        rng.standard_normal(0)
+        return np.array([[s00 / chi[0]]])
+    c11 = np.sqrt(s00)
+    c21 = scale[1, 0] / c11
+    rest = scale[1, 1] - c21 * c21
+    if not rest > 1e-12 * scale[1, 1]:
+        return None
+    c22 = np.sqrt(rest)
+    chi = rng.chisquare(df - np.arange(2))
+    a21 = rng.standard_normal(1)[0]
+    a11, a22 = np.sqrt(chi[0]), np.sqrt(chi[1])
+    # Y = A^-1 C' for the Bartlett factor A = [a11 0; a21 a22]; S = Y'Y
+    y00, y01 = c11 / a11, c21 / a11
+    y10, y11 = -a21 * y00 / a22, (c22 - a21 * y01) / a22
+    off = y00 * y01 + y10 * y11
+    return np.array([[y00 * y00 + y10 * y10, off], [off, y01 * y01 + y11 * y11]])
 
 
 def draw_scaled_inv_chi2(df, scale_sum, random_state: np.random.Generator) -> np.ndarray:

@@ -256,3 +256,16 @@ def test_scaled_inv_chi2():
         draw_scaled_inv_chi2(0.0, 1.0, rng)
     with pytest.raises(ValueError, match="scale_sum"):
         draw_scaled_inv_chi2(1.0, -1.0, rng)
+
+
+@pytest.mark.parametrize("q", [1, 2])
+def test_invwishart_closed_form_matches_the_bartlett_solve(q):
+    from skmice._grouped import _bartlett_factor, draw_invwishart
+
+    for seed in range(20):
+        B = np.random.default_rng(seed).standard_normal((q, q))
+        S = B @ B.T + 0.1 * np.eye(q)
+        got = draw_invwishart(q + 4.0, S, np.random.default_rng(seed + 100))
+        A = _bartlett_factor(q + 4.0, q, np.random.default_rng(seed + 100))
+        Y = np.linalg.solve(A, np.linalg.cholesky(S).T)
+        np.testing.assert_allclose(got, Y.T @ Y, rtol=1e-12)
