@@ -115,9 +115,11 @@ class ColumnGram:
             sums[:, -1] = index @ y
         finally:  # a shared indicator must not keep the column alive
             index.data = original
+        totals = sums.sum(axis=0)
         for b, t in enumerate(stamps):
-            self._pairs[(min(stamps[a], t), max(stamps[a], t))] = sums[:, b]
-        self._compute_totals(U, y, a, stamps)
+            key = (min(stamps[a], t), max(stamps[a], t))
+            self._pairs[key] = sums[:, b]
+            self._totals[key] = float(totals[b])
 
     def _compute_totals(self, U, y, a, stamps) -> None:
         """Column ``a``'s products with every column, summed over the rows."""

@@ -146,12 +146,18 @@ def _affine(centre: np.ndarray, scale: np.ndarray) -> np.ndarray:
     return T
 
 
-def _standardised_target(y, cache):
+def _standardised_target(y, cache, trusted: bool = False):
     """``(y - centre) / scale``, its stamp, centre and scale; kept in ``cache`` while
-    ``y`` holds the same values (the observed rows of a target at every visit)."""
+    ``y`` holds the same values (the observed rows of a target at every visit).
+
+    ``trusted`` (a stamped design: the imputer's plans never modify the target
+    they fit on in place): the same array object holds the same values.
+    """
     kept = None if cache is None else cache.get("y")
-    if kept is not None and kept[0].shape == y.shape and np.array_equal(kept[0], y):
-        return kept[1:]
+    if kept is not None:
+        ref, copy, out = kept
+        if (trusted and ref is y) or (copy.shape == y.shape and np.array_equal(copy, y)):
+            return out
     y_centre = float(y.mean())
     ys = y - y_centre
     y_scale = float(np.sqrt(ys @ ys / y.shape[0]))
@@ -160,22 +166,22 @@ def _standardised_target(y, cache):
     ys /= y_scale
     out = (ys, new_stamps(1)[0], y_centre, y_scale)
     if cache is not None:
-        cache["y"] = (y.copy(), *out)
+        cache["y"] = (y, y.copy(), out)
     return out
 
 
-def _column_gram(groups, N, cache) -> ColumnGram:
-    """The cross-products kept for these rows' clusters (new ones when they changed)."""
-    if (
-        cache is not None
-        and cache.get("N") == N
-        and cache.get("groups") is not None
-        and np.array_equal(cache["groups"], groups)
-    ):
-        return cache["gram"]
+def _column_gram(groups, N, cache, trusted: bool = False) -> ColumnGram:
+    """The cross-products kept for these rows' clusters (new ones when they changed).
+
+    ``trusted`` (a stamped design): the same array of unit codes holds the same codes.
+    """
+    if cache is not None and cache.get("N") == N and cache.get("groups") is not None:
+        ref, copy = cache["groups"]
+        if (trusted and ref is groups) or np.array_equal(copy, groups):
+            return cache["gram"]
     gram = ColumnGram(cluster_indicator(groups, N))
     if cache is not None:
-        cache.update(N=N, groups=groups.copy(), gram=gram)
+        cache.update(N=N, groups=(groups, groups.copy()), gram=gram, index=gram.index)
     return gram
 
 
@@ -210,8 +216,9 @@ def _prepare(design, y, method: str, mode: str, cache: dict | None = None) -> _P
     r = U.shape[1]
     fixed = np.arange(n_x) if mode == "normal" else np.arange(r)
 
-    ys, y_stamp, y_centre, y_scale = _standardised_target(y, cache)
-    gram_of = _column_gram(groups, N, cache)
+    trusted = getattr(design, "stamps", None) is not None
+    ys, y_stamp, y_centre, y_scale = _standardised_target(y, cache, trusted)
+    gram_of = _column_gram(groups, N, cache, trusted)
     stamps = _column_stamps(design, n_x, r, mode)
 
     def gram(U, stamps):
