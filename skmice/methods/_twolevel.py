@@ -308,12 +308,13 @@ def _draw_fixed(P, r, scale, rng) -> np.ndarray:
     """Draw beta ~ N(P^-1 r, scale P^-1); a ridge is added when P is singular."""
     P = (P + P.T) / 2
     d = P.diagonal().copy()
-    d[~(d > 0)] = max(d.max(initial=0.0), 1.0)
+    if not (d > 0).all():
+        d[~(d > 0)] = max(d.max(initial=0.0), 1.0)
     ridge = 0.0
     for _ in range(8):
         Pr = P if ridge == 0.0 else P + np.diag(ridge * d)
         L, info = dpotrf(Pr, lower=1, clean=1)
-        if info == 0 and np.all(L.diagonal() ** 2 >= 1e-11 * d):
+        if info == 0 and (L.diagonal() ** 2 >= 1e-11 * d).all():
             break
         ridge = RIDGE if ridge == 0.0 else ridge * 10
     else:  # pragma: no cover - only with non-finite input, caught earlier
@@ -544,7 +545,7 @@ def _to_original(pb: _Problem, beta, b, psi):
 
 def _check_finite(method: str, *arrays) -> None:
     for a in arrays:
-        if not np.all(np.isfinite(a)):
+        if not np.isfinite(a).all():
             raise FloatingPointError(
                 f"{method}: the sampler produced non-finite values; check the design for "
                 "extreme or collinear columns."
