@@ -90,7 +90,12 @@ class ColumnInfo:
 
 @dataclass
 class EncodedData:
-    """The internal float matrix with what is needed to turn it back."""
+    """The internal float matrix with what is needed to turn it back.
+
+    For a DataFrame, ``frame`` is the frame encoded and ``sources`` holds,
+    per column, its values as a numpy array when its dtype is a numpy integer
+    or float dtype (None for other columns).
+    """
 
     values: np.ndarray
     columns: list
@@ -98,6 +103,8 @@ class EncodedData:
     index: object = None
     is_frame: bool = True
     missing_values: tuple = ()
+    frame: object = None
+    sources: list | None = None
 
 
 def _is_missing(series: pd.Series) -> np.ndarray:
@@ -347,12 +354,11 @@ def _encode_column(series: pd.Series, name, info: ColumnInfo | None = None):
 
 def _scale_exponent(values: np.ndarray) -> int:
     """The power of two that brings a column's largest magnitude near 1 (0 if it is there)."""
-    top = np.fmax.reduce(np.abs(values)) if values.size else np.nan  # NaN ignored
+    top = _largest_magnitude(values)
     if np.isnan(top):
         return 0
     if np.isfinite(top):
-        exponent = int(np.frexp(float(top))[1]) if top else 0
-        return exponent if abs(exponent) > _SAFE_EXPONENT else 0
+        return _exponent_of(top)
     finite = values[np.isfinite(values)]
     if finite.size == 0:
         return 0
@@ -360,6 +366,19 @@ def _scale_exponent(values: np.ndarray) -> int:
     if top == 0.0:
         return 0
     exponent = int(np.frexp(top)[1])
+    return exponent if abs(exponent) > _SAFE_EXPONENT else 0
+
+
+def _largest_magnitude(values: np.ndarray):
+    """The largest absolute value of ``values``, NaN ignored (NaN if there is none)."""
+    if not values.size:
+        return np.nan
+    return np.fmax(np.abs(np.fmax.reduce(values)), np.abs(np.fmin.reduce(values)))
+
+
+def _exponent_of(top) -> int:
+    """:func:`_scale_exponent` of a column whose largest magnitude ``top`` is finite."""
+    exponent = int(np.frexp(float(top))[1]) if top else 0
     return exponent if abs(exponent) > _SAFE_EXPONENT else 0
 
 
@@ -494,13 +513,21 @@ def encode(X, infos: list | None = None, *, rescale: bool = False,
     columns = _check_frame_shape(frame)
     values = np.empty((frame.shape[0], len(columns)), dtype=np.float64, order="F")  # by column
     new_infos = []
+    sources = [None] * len(columns)
     for j, (name, series) in enumerate(frame.items()):
+        if _plain_numbers(series.dtype):
+            sources[j] = series.to_numpy()
         if infos is not None:
             info = infos[j]
         elif j in skip:
             info = ColumnInfo(name, "passthrough", dtype=series.dtype)
         else:
             info = None
+        if sources[j] is not None and sources[j].dtype == np.float64 and not missing_values \
+                and (info is None or info.storage == "numeric"):
+            new_infos.append(_encode_floats(sources[j], values[:, j], name, info,
+                                            rescale and infos is None))
+            continue
         hit = None
         if missing_values and (info is None or info.storage != "passthrough"):
             hit = declared_missing(series, missing_values)
@@ -518,7 +545,33 @@ def encode(X, infos: list | None = None, *, rescale: bool = False,
             codes = np.ldexp(codes, -info.exponent)
         values[:, j] = codes
         new_infos.append(info)
-    return EncodedData(values, columns, new_infos, frame.index, is_frame, missing_values)
+    return EncodedData(values, columns, new_infos, frame.index, is_frame, missing_values,
+                       frame, sources)
+
+
+def _encode_floats(src: np.ndarray, out: np.ndarray, name, info: ColumnInfo | None,
+                   rescale: bool) -> ColumnInfo:
+    """Encode a numpy float64 column ``src`` into ``out`` (its column of the matrix).
+
+    ``info`` is the column's coding from fit (a numeric one), or None in fit;
+    ``rescale`` gives the column its exponent (see :func:`encode`). Returns
+    the column's coding.
+    """
+    top = _largest_magnitude(src) if info is None and rescale else None
+    if np.isinf(src).any() if top is None else top == np.inf:
+        raise ValueError(
+            f"Column {name!r} contains infinite values; replace them by NaN (to impute) "
+            "or by finite values."
+        )
+    if info is None:
+        info = ColumnInfo(name, "numeric", None, False, False, src.dtype)
+        if top is not None and not np.isnan(top):
+            info.exponent = _exponent_of(top)
+    if info.exponent:
+        np.ldexp(src, -info.exponent, out=out)
+    else:
+        out[:] = src
+    return info
 
 
 def _encode_or_pass(series: pd.Series, name, info):
@@ -577,12 +630,18 @@ def decode(values: np.ndarray, encoded: EncodedData, original=None, missing=None
         return out
     if original is None:
         raise ValueError("decode needs the original frame for frame input.")
+    sources = encoded.sources if encoded.frame is original else None
     out = {}
     for j, info in enumerate(encoded.infos):
+        numbers = info.storage == "passthrough" or (
+            info.storage == "numeric" and missing is not None)
+        if numbers and sources is not None and sources[j] is not None:
+            out[j] = _decode_numbers(values[:, j], info, sources[j],
+                                     None if missing is None else missing[:, j])
+            continue
         src = original.iloc[:, j]
-        if _plain_numbers(src.dtype) and (info.storage == "passthrough" or (
-                info.storage == "numeric" and missing is not None)):
-            out[j] = _decode_numbers(values[:, j], info, src,
+        if numbers and _plain_numbers(src.dtype):
+            out[j] = _decode_numbers(values[:, j], info, src.to_numpy(),
                                      None if missing is None else missing[:, j])
         else:
             out[j] = _decode_column(values[:, j], info, src, encoded.missing_values)
@@ -596,19 +655,22 @@ def _plain_numbers(dtype) -> bool:
     return isinstance(dtype, np.dtype) and dtype.kind in "iuf"
 
 
-def _decode_numbers(col: np.ndarray, info: ColumnInfo, src: pd.Series,
+def _decode_numbers(col: np.ndarray, info: ColumnInfo, src: np.ndarray,
                     missing: np.ndarray | None) -> np.ndarray:
-    """A numpy-typed numeric column as an array: ``src``'s values, imputed cells written.
+    """A numpy-typed numeric column as an array: a copy of ``src``, imputed cells written.
 
-    ``missing`` marks the cells that were missing in the input (None for a
-    column passed through).
+    ``src`` holds the input column's values; ``missing`` marks the cells
+    that were missing in the input (None for a column passed through).
     """
-    arr = src.to_numpy(copy=True)
+    arr = src.copy()
     if info.storage == "passthrough" or missing is None:
         return arr
-    pos = np.flatnonzero(missing & ~np.isnan(col))
+    pos = np.flatnonzero(missing)
+    x = col[pos]
+    imputed = ~np.isnan(x)
+    if not imputed.all():
+        pos, x = pos[imputed], x[imputed]
     if pos.size:
-        x = col[pos]
         if info.exponent:
             with np.errstate(over="ignore"):  # beyond the float range: clipped below
                 x = np.ldexp(x, info.exponent)

@@ -633,27 +633,18 @@ def validate_predictor_matrix(predictor_matrix, columns, cluster=None) -> pd.Dat
     [[0, 1], [1, 0]]
     """
     cols = list(columns)
-    if isinstance(predictor_matrix, pd.DataFrame):
-        pm = predictor_matrix
-        bad_rows = [r for r in pm.index if r not in cols]
-        bad_cols = [c for c in pm.columns if c not in cols]
-        if bad_rows or bad_cols:
-            raise ValueError(
-                "predictor_matrix names that are not columns of X: "
-                f"rows {bad_rows}, columns {bad_cols} (X's columns: {cols})."
-            )
-        if pm.index.has_duplicates or pm.columns.has_duplicates:
-            raise ValueError("predictor_matrix has duplicate row or column names.")
-        pm = pm.reindex(index=cols, columns=cols, fill_value=0)
-    else:
-        arr = np.asarray(predictor_matrix)
-        if arr.shape != (len(cols), len(cols)):
-            raise ValueError(
-                f"predictor_matrix must have shape ({len(cols)}, {len(cols)}) to match X's "
-                f"columns, got {arr.shape}."
-            )
-        pm = pd.DataFrame(arr, index=cols, columns=cols)
-    raw = pm.to_numpy()
+    return pd.DataFrame(predictor_codes(predictor_matrix, cols, cluster), index=cols,
+                        columns=cols)
+
+
+def predictor_codes(predictor_matrix, columns, cluster=None) -> np.ndarray:
+    """The checked codes of a user predictor matrix, rows and columns ordered like ``columns``.
+
+    What :func:`validate_predictor_matrix` returns, as an int64 array; the
+    same checks and errors.
+    """
+    cols = list(columns)
+    raw = _predictor_values(predictor_matrix, cols)
     try:
         num = raw.astype(np.float64)
     except (TypeError, ValueError):
@@ -665,7 +656,7 @@ def validate_predictor_matrix(predictor_matrix, columns, cluster=None) -> pd.Dat
             f"{cols[i]!r}, predictor {cols[j]!r}); allowed codes are {PREDICTOR_CODES}."
         )
     num = num.astype(np.int64)
-    bad = ~np.isin(num, PREDICTOR_CODES)
+    bad = _unknown_codes(num)
     if bad.any():
         i, j = np.argwhere(bad)[0]
         raise ValueError(
@@ -677,17 +668,58 @@ def validate_predictor_matrix(predictor_matrix, columns, cluster=None) -> pd.Dat
         who = [cols[i] for i in np.flatnonzero(diag)]
         raise ValueError(f"predictor_matrix: a target cannot predict itself: {who}.")
     levels = cluster_columns(cluster)
-    n_cluster = (num == -2).sum(axis=1)
+    is_cluster = num == -2
+    n_cluster = is_cluster.sum(axis=1)
     if len(levels) <= 1 and np.any(n_cluster > 1):
         who = [cols[i] for i in np.flatnonzero(n_cluster > 1)]
         raise ValueError(f"predictor_matrix: more than one cluster (-2) column in rows {who}.")
-    cl_cols = {cols[j] for j in np.flatnonzero((num == -2).any(axis=0))}
+    cl_cols = {cols[j] for j in np.flatnonzero(is_cluster.any(axis=0))}
     if cl_cols and not cl_cols <= set(levels):
         raise ValueError(
             f"predictor_matrix marks {sorted(map(str, cl_cols))} as the cluster (-2), but the "
             f"imputer's cluster is {cluster!r}: set cluster= to that column."
         )
-    return pd.DataFrame(num, index=cols, columns=cols)
+    return num
+
+
+def _predictor_values(predictor_matrix, cols: list) -> np.ndarray:
+    """The entries of a user predictor matrix, rows and columns ordered like ``cols``.
+
+    A DataFrame's names are checked, and its missing rows and columns are
+    zeros; an array must have the data's shape.
+    """
+    if isinstance(predictor_matrix, pd.DataFrame):
+        pm = predictor_matrix
+        rows, names = list(pm.index), list(pm.columns)
+        bad_rows = [r for r in rows if r not in cols]
+        bad_cols = [c for c in names if c not in cols]
+        if bad_rows or bad_cols:
+            raise ValueError(
+                "predictor_matrix names that are not columns of X: "
+                f"rows {bad_rows}, columns {bad_cols} (X's columns: {cols})."
+            )
+        if pm.index.has_duplicates or pm.columns.has_duplicates:
+            raise ValueError("predictor_matrix has duplicate row or column names.")
+        if rows == cols and names == cols:  # already in the data's order
+            return pm.to_numpy()
+        return pm.reindex(index=cols, columns=cols, fill_value=0).to_numpy()
+    arr = np.asarray(predictor_matrix)
+    if arr.shape != (len(cols), len(cols)):
+        raise ValueError(
+            f"predictor_matrix must have shape ({len(cols)}, {len(cols)}) to match X's "
+            f"columns, got {arr.shape}."
+        )
+    if arr.dtype.kind in "biuf":  # numbers: the frame of them would hold the same array
+        return arr
+    return pd.DataFrame(arr, index=cols, columns=cols).to_numpy()
+
+
+def _unknown_codes(num: np.ndarray) -> np.ndarray:
+    """Where ``num`` holds a code that is not one of ``PREDICTOR_CODES``."""
+    bad = np.ones(num.shape, dtype=bool)
+    for code in PREDICTOR_CODES:
+        bad &= num != code
+    return bad
 
 
 # --------------------------------------------------------------------------- #

@@ -12,6 +12,7 @@ import numbers
 import sys
 import warnings
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,7 @@ from ._design import (
     default_methods,
     make_predictor_matrix,
     multilevel_defaults,
-    validate_predictor_matrix,
+    predictor_codes,
     varying_clusters,
 )
 from ._level_plan import LevelPlan
@@ -65,6 +66,34 @@ class _TargetCoding:
         if self.levels is None:
             return codes
         return self.levels[codes.astype(np.int64)]
+
+
+class _FittedFrame:
+    """A fitted DataFrame attribute, made from the parts fit recorded when first read.
+
+    ``fit`` records the parts (see ``MultilevelIterativeImputer._record``);
+    the first read makes the frame with ``make(*parts)`` and keeps it in the
+    instance, where later reads find it. Before fit the attribute does not
+    exist (``hasattr`` is False, ``check_is_fitted`` fails).
+    """
+
+    def __init__(self, make):
+        self.make = make
+        self.__doc__ = None  # the estimator's Attributes section documents the frame
+
+    def __set_name__(self, owner, name):
+        self.name = name
+        self.parts = f"_{name}parts"
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        state = obj.__dict__
+        if self.parts not in state:
+            raise AttributeError(
+                f"{type(obj).__name__!r} object has no attribute {self.name!r}")
+        frame = state[self.name] = self.make(*state[self.parts])
+        return frame
 
 
 class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
@@ -242,6 +271,12 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
     (True, True)
     """
 
+    predictor_matrix_ = _FittedFrame(pd.DataFrame)
+    trace_ = _FittedFrame(partial(pd.DataFrame, columns=["iteration", "variable", "mean", "sd"]))
+    log_ = _FittedFrame(partial(pd.DataFrame, columns=["iteration", "variable", "event", "detail"]))
+    levels_ = _FittedFrame(partial(pd.DataFrame,
+                                   columns=["level", "column", "n_units", "relation_to_next"]))
+
     def __init__(
         self,
         methods=None,
@@ -371,30 +406,30 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
             raise ValueError(f"cluster={self.cluster!r} names a column twice.")
         return out
 
-    def _levels(self, X, columns, fit: bool) -> list:
-        """The grouping levels of X: (unit codes, number of units, column label) each."""
-        return [(*self._cluster_codes(_raw_column(X, j), fit, k), columns[j])
+    def _levels(self, X, enc, fit: bool) -> list:
+        """The grouping levels of X: (unit codes, number of units, column label) each.
+
+        ``enc`` is X encoded (:func:`~skmice._data.encode`).
+        """
+        return [(*self._cluster_codes(_raw_column(X, j, enc), fit, k), enc.columns[j])
                 for k, j in enumerate(self._cluster_indices)]
 
     def _cluster_codes(self, values_raw: pd.Series | np.ndarray, fit: bool, level: int = 0):
-        series = pd.Series(values_raw)
+        found = None
+        if fit and isinstance(values_raw, np.ndarray) and _is_integer(values_raw.dtype):
+            found = _integer_codes(values_raw)
+        if found is not None:
+            return self._known_units(*found, level)
+        series = values_raw if isinstance(values_raw, pd.Series) else pd.Series(values_raw)
         column = cluster_columns(self.cluster)[level]
-        if series.isna().any():
+        if _may_be_missing(series.dtype) and series.isna().any():
             rows = np.flatnonzero(series.isna().to_numpy())[:5].tolist()
             raise ValueError(
                 f"The cluster column {column!r} has missing values (rows {rows}...); "
                 "every row needs a cluster id."
             )
         if fit:
-            try:
-                codes, uniques = pd.factorize(series, sort=True)
-            except TypeError:  # labels of mixed types: first-seen order
-                codes, uniques = pd.factorize(series, sort=False)
-            if level == 0:
-                self._level_values = []
-                self._cluster_values_ = pd.Index(uniques)
-            self._level_values.append(pd.Index(uniques))
-            return codes.astype(np.int64), len(uniques)
+            return self._known_units(*_factorize_sorted(series), level)
         known = self._level_values[level]
         was, now = _label_kind(known), _label_kind(pd.unique(series))
         if {was, now} == {"numbers", "text"}:
@@ -413,6 +448,15 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
             codes[new] = n_groups + new_codes
             n_groups += len(new_uniques)
         return codes.astype(np.int64), n_groups
+
+    def _known_units(self, codes, uniques, level: int):
+        """Record the unit labels of a grouping level seen in fit; its codes and unit count."""
+        known = pd.Index(uniques)
+        if level == 0:
+            self._level_values = []
+            self._cluster_values_ = known
+        self._level_values.append(known)
+        return codes.astype(np.int64, copy=False), len(uniques)
 
     def _resolve_one_method(self, spec, name):
         if spec is None or (isinstance(spec, str) and spec == ""):
@@ -565,12 +609,13 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
                 )
         return [j for j in todo if self.methods_.get(columns[j]) is not None]
 
-    def _target_coding(self, method, info, y_obs, name, label):
+    def _target_coding(self, method, info, column, missing, name, label):
+        """How the method of a target codes its values; ``column[~missing]`` are observed."""
         kinds = method.supported_kinds
         if info.storage == "numeric":
             if "continuous" in kinds:
                 return _TargetCoding("continuous")
-            levels = np.unique(y_obs)
+            levels = np.unique(column[~missing])
             if "binary" in kinds and len(levels) <= 2:
                 if len(levels) == 1:
                     levels = np.repeat(levels, 2)
@@ -670,9 +715,9 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         rng = np.random.default_rng(seeds[0])
         self._transform_seed = seeds[1]
 
-        levels = self._levels(X, columns, fit=True)
+        levels = self._levels(X, enc, fit=True)
         groups, n_groups = levels[0][:2] if levels else (None, 0)
-        self.levels_ = _describe_levels(levels)
+        self._record("levels_", _describe_levels(levels))
         mask = np.isnan(values)
         n_missing = mask.sum(axis=0)
         self._empty = {j for j, c in enumerate(columns)
@@ -682,9 +727,10 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         cl_names = [columns[j] for j in self._cluster_indices] or None
         if self.predictor_matrix is None:
             pm = make_predictor_matrix(pd.DataFrame(columns=columns), cluster=cl_names)
+            pm_values, pm_labels = pm.to_numpy().copy(), (pm.index, pm.columns)
         else:
-            pm = validate_predictor_matrix(self.predictor_matrix, columns, cl_names)
-        pm_values = pm.to_numpy().copy()
+            pm_values = predictor_codes(self.predictor_matrix, columns, cl_names)
+            pm_labels = (list(columns), list(columns))
         for k in self._cluster_indices:
             pm_values[:, k] = np.where(pm_values[:, k] != 0, -2, 0)
         for j in sorted(self._empty):
@@ -702,7 +748,7 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
                                 detail=f"{row.n_units} units, " + (
                                     "nested in" if row.relation_to_next == "nested"
                                     else "crossed with") + f" {upper!r}"))
-        self.predictor_matrix_ = pd.DataFrame(pm_values, index=pm.index, columns=pm.columns)
+        self._record("predictor_matrix_", pm_values, *pm_labels)
         self._mean_levels = self._resolve_cluster_means(columns, levels)
         self._builder = DesignBuilder(enc.infos, pm_values, self._cluster_index)
         self.methods_ = methods
@@ -711,9 +757,8 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         self._keep = {}
         for j, c in enumerate(columns):
             if methods[c] is not None:
-                obs_vals = values[~mask[:, j], j]
                 self._codings[j] = self._target_coding(
-                    methods[c], enc.infos[j], obs_vals, c, names[c]
+                    methods[c], enc.infos[j], values[:, j], mask[:, j], c, names[c]
                 )
 
         self.variable_levels_ = self._check_cluster_level(values, levels) if levels else {}
@@ -726,12 +771,13 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         self.visit_sequence_ = self._resolve_visit_sequence(columns, incomplete, frac)
         col_pos = {c: j for j, c in enumerate(columns)}
 
-        self._fill_pools(values, mask, rng)
-        self._initial_fill(values, mask, rng)
-        values = np.asfortranarray(values)  # column access is contiguous
         targets = [j for j, c in enumerate(columns) if methods[c] is not None]
+        rows = _target_rows(mask, targets)
+        self._fill_pools(values, mask, n_missing, rng, rows)
+        self._initial_fill(values, mask, rng, rows)
+        values = np.asfortranarray(values)  # column access is contiguous
         self._warn_levels(targets)
-        walk = self._walk(values, mask, targets, levels)
+        walk = self._walk(values, mask, targets, levels, rows)
         trace = []
         self._drops = {}
         for it in range(1, self.max_iter + 1):
@@ -749,8 +795,8 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
                 self._visit(walk, j, rng, log, self.max_iter, fit_mode=True, sample=False)
         self._warn_drops()
         self.n_iter_ = self.max_iter
-        self.trace_ = pd.DataFrame(trace, columns=["iteration", "variable", "mean", "sd"])
-        self.log_ = pd.DataFrame(log, columns=["iteration", "variable", "event", "detail"])
+        self._record("trace_", trace)
+        self._record("log_", log)
         return self._output(decode(values, enc, X if enc.is_frame else None, mask), mask)
 
     def _plan_output(self, columns, n_missing):
@@ -824,28 +870,53 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         keep = [j for j in range(out.shape[1]) if j not in self._dropped_out]
         return np.hstack([out[:, keep], mask[:, self._indicated].astype(np.float64)])
 
-    def _fill_pools(self, values, mask, rng):
-        """Keep (a sample of) each column's observed values for initial fills."""
+    def _fill_pools(self, values, mask, n_missing, rng, rows):
+        """Keep (a sample of) the observed values of the columns initial fills draw from.
+
+        A column with more than ``_POOL_SIZE`` observed values keeps a sample
+        of them. The sample of every column is drawn, in column order, so
+        that the generator's stream is the same whichever columns are kept.
+        ``rows`` holds the observed rows of the targets (see :func:`_target_rows`).
+        """
         self._pools = {}
         for j in range(values.shape[1]):
-            obs = values[~mask[:, j], j]
-            if len(obs) > _POOL_SIZE:
-                obs = rng.choice(obs, _POOL_SIZE, replace=False)
-            self._pools[j] = obs.copy()
+            col = values[:, j]
+            n_obs = col.shape[0] - int(n_missing[j])
+            pick = rng.choice(n_obs, _POOL_SIZE, replace=False) if n_obs > _POOL_SIZE else None
+            if j not in self._codings and j not in self._initial_only:
+                continue  # never filled: no pool
+            if n_missing[j]:
+                obs = rows[j]["obs"] if j in rows else np.flatnonzero(~mask[:, j])
+                self._pools[j] = col[obs if pick is None else obs[pick]]
+            else:
+                self._pools[j] = col.copy() if pick is None else col[pick]
 
-    def _initial_fill(self, values, mask, rng):
+    def _initial_fill(self, values, mask, rng, rows=None):
+        """Fill the missing entries of the imputed columns from their pools.
+
+        ``rows`` (optional) holds the missing rows of the targets (see
+        :func:`_target_rows`); the others are read from ``mask``.
+        """
         for j in range(values.shape[1]):
-            mis = mask[:, j]
-            if not mis.any() or (j not in self._codings and j not in self._initial_only):
+            if j not in self._codings and j not in self._initial_only:
                 continue
-            pool = self._pools[j]
+            mis = rows[j]["mis"] if rows is not None and j in rows else np.flatnonzero(mask[:, j])
+            if not mis.size:
+                continue
+            col, pool = values[:, j], self._pools[j]  # col: a view, written in place
             if self.initial_strategy == "sample":
-                values[mis, j] = rng.choice(pool, mis.sum(), replace=True)
+                col[mis] = rng.choice(pool, mis.size, replace=True)
             elif self._infos[j].storage == "numeric":
-                values[mis, j] = pool.mean()
+                col[mis] = pool.mean()
             else:
                 vals, counts = np.unique(pool, return_counts=True)
-                values[mis, j] = vals[np.argmax(counts)]
+                col[mis] = vals[np.argmax(counts)]
+
+    def _record(self, name, *parts):
+        """Record the parts of the fitted frame ``name`` (made from them when first read)."""
+        state = self.__dict__
+        state.pop(name, None)
+        state[f"_{name}parts"] = parts
 
     def _warn_levels(self, targets):
         """Warn when methods model fewer grouping levels than the data has."""
@@ -898,12 +969,18 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         chosen = positions(spec, "")
         return dict.fromkeys(range(len(columns)), chosen)
 
-    def _walk(self, values, mask, targets, levels) -> _Walk:
-        """The state of a run over ``values``: a design plan per target, write counts."""
+    def _walk(self, values, mask, targets, levels, target_rows=None) -> _Walk:
+        """The state of a run over ``values``: a design plan per target, write counts.
+
+        ``target_rows`` (optional): the targets' observed and missing rows,
+        as :func:`_target_rows` gives them from ``mask``.
+        """
+        if target_rows is None:
+            target_rows = _target_rows(mask, targets)
         plans = {}
         for j in targets:
             method = self.methods_[self._infos[j].name]
-            rows = {"obs": np.flatnonzero(~mask[:, j]), "mis": np.flatnonzero(mask[:, j])}
+            rows = dict(target_rows[j])
             if method.needs_all_rows:
                 rows["all"] = np.arange(values.shape[0])
             plans[j] = LevelPlan(self._builder, j, levels, method.needs_groups,
@@ -1135,7 +1212,7 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
             is_frame = True
         enc = encode(X, infos=self._infos, missing_values=self._markers)
         values = np.asfortranarray(enc.values)  # column access is contiguous
-        levels = self._levels(X, enc.columns, fit=False)
+        levels = self._levels(X, enc, fit=False)
         groups, n_groups = levels[0][:2] if levels else (None, 0)
         mask = np.isnan(values)
         if not mask.any():
@@ -1172,8 +1249,14 @@ class _Walk:
     observed: dict = field(default_factory=dict)  # target -> its observed values (codes)
 
 
-def _describe_levels(levels) -> pd.DataFrame:
-    """One row per grouping level: its column, number of units and what it nests in.
+def _target_rows(mask: np.ndarray, targets) -> dict:
+    """Target -> its observed and missing rows: ``{"obs": positions, "mis": positions}``."""
+    return {j: {"obs": np.flatnonzero(~mask[:, j]), "mis": np.flatnonzero(mask[:, j])}
+            for j in targets}
+
+
+def _describe_levels(levels) -> list:
+    """One row (a dict) per grouping level: its column, number of units and what it nests in.
 
     A level is nested in the next one when each of its units lies in one
     unit of the next (classes in schools); otherwise the two are crossed
@@ -1188,7 +1271,52 @@ def _describe_levels(levels) -> pd.DataFrame:
             relation = "nested" if pairs.size == np.unique(codes).size else "crossed"
         rows.append(dict(level=k + 1, column=name, n_units=int(n_units),
                          relation_to_next=relation))
-    return pd.DataFrame(rows, columns=["level", "column", "n_units", "relation_to_next"])
+    return rows
+
+
+def _may_be_missing(dtype) -> bool:
+    """Whether a column of this dtype can hold missing values (numpy ints and bools cannot)."""
+    return not (isinstance(dtype, np.dtype) and dtype.kind in "iub")
+
+
+def _factorize_sorted(series: pd.Series) -> tuple[np.ndarray, object]:
+    """Codes of a cluster column's labels and the labels, sorted (first-seen order if unsortable).
+
+    As ``pd.factorize(series, sort=True)``; the labels come as an array or an Index.
+    """
+    found = _integer_codes(series.to_numpy()) if _is_integer(series.dtype) else None
+    if found is not None:
+        return found
+    try:
+        return pd.factorize(series, sort=True)
+    except TypeError:  # labels of mixed types: first-seen order
+        return pd.factorize(series, sort=False)
+
+
+def _is_integer(dtype) -> bool:
+    """A numpy integer dtype whose values all fit in int64."""
+    return isinstance(dtype, np.dtype) and (dtype.kind == "i" or (
+        dtype.kind == "u" and dtype.itemsize < 8))
+
+
+def _integer_codes(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``pd.factorize(ids, sort=True)`` for integer ids in a narrow range.
+
+    The ids (of a dtype accepted by :func:`_is_integer`) are coded by a table
+    over their range; None when the range is much wider than the number of
+    ids (or there are none).
+    """
+    if not ids.size:
+        return None
+    lo = int(ids.min())
+    span = int(ids.max()) - lo + 1
+    if span > 4 * ids.size + 1024:
+        return None
+    offsets = ids if lo == 0 and ids.dtype == np.int64 else ids.astype(np.int64) - lo
+    present = np.zeros(span, dtype=bool)
+    present[offsets] = True
+    rank = np.cumsum(present) - 1
+    return rank[offsets], (np.flatnonzero(present) + lo).astype(ids.dtype)
 
 
 def _trace_stats(draws: np.ndarray, exponent: int) -> tuple[float, float]:
@@ -1232,9 +1360,16 @@ def _label_kind(labels) -> str:
     return "other"
 
 
-def _raw_column(X, j: int):
-    """Column j of X as the user gave it (the cluster ids, before any encoding)."""
+def _raw_column(X, j: int, enc=None):
+    """Column j of X as the user gave it (the cluster ids, before any encoding).
+
+    With ``enc`` (X encoded), a column of numbers comes as the numpy array
+    of its values.
+    """
     if isinstance(X, pd.DataFrame):
+        sources = None if enc is None or enc.frame is not X else enc.sources
+        if sources is not None and sources[j] is not None:
+            return sources[j]
         return X.iloc[:, j]
     return np.asarray(X)[:, j]
 
