@@ -121,8 +121,10 @@ class Design:
         whose (positive) stamp a method has seen
         before holds the same values as then, so the method may reuse what
         it computed from it (per-cluster sums, the finiteness check). The
-        imputer's design plans set them; None (or a stamp <= 0) means
-        unknown, and nothing is reused.
+        imputer's design plans set them, and a stamped design also promises
+        that ``z_in_x`` is exact and that its unit codes and the target it
+        is fitted with are not modified in place between calls. None (or a
+        stamp <= 0) means unknown, and nothing is reused.
 
     Examples
     --------
