@@ -19,6 +19,7 @@ from sklearn.base import clone
 from .._blas import single_threaded_blas
 from .._imputer import MultilevelIterativeImputer
 from .._random import spawn_seeds
+from ._executor import run_on_loky
 from ._progress import ChainProgress
 
 __all__ = [
@@ -143,9 +144,16 @@ def _raise_again(records: list) -> None:
 def run_parallel(tasks: list, n_jobs, on_result=None) -> list:
     """Run joblib ``tasks``; ``on_result(k)`` is called as the k-th result arrives.
 
-    Results come back in task order. A backend that cannot hand results out
-    one by one (multiprocessing) calls ``on_result`` after all are done.
+    Results come back in task order. Without a joblib configuration the
+    tasks go straight to joblib's loky worker pool
+    (:func:`~skmice.pipeline._executor.run_on_loky`); otherwise to
+    ``joblib.Parallel`` with the configured backend. A backend that cannot
+    hand results out one by one (multiprocessing) calls ``on_result`` after
+    all are done.
     """
+    direct = run_on_loky(tasks, n_jobs, on_result)
+    if direct is not None:
+        return direct
     if on_result is None:
         return Parallel(n_jobs=n_jobs)(tasks)
     try:

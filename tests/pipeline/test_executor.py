@@ -1,0 +1,44 @@
+"""Tasks on the loky workers without joblib.Parallel's polling."""
+
+import pytest
+from joblib import Parallel, delayed, parallel_config
+
+from skmice.pipeline._chains import run_parallel
+from skmice.pipeline._executor import run_on_loky
+
+
+def _square(x):
+    return x * x
+
+
+def _fail(x):
+    if x == 2:
+        raise ValueError(f"task {x} failed")
+    return x
+
+
+def test_results_in_task_order_with_progress():
+    seen = []
+    out = run_on_loky([delayed(_square)(k) for k in range(5)], 2, on_result=seen.append)
+    assert out == [0, 1, 4, 9, 16]
+    assert seen == [0, 1, 2, 3, 4]
+    assert run_parallel([delayed(_square)(k) for k in range(5)], 2) == out
+
+
+def test_other_backends_and_one_job_go_to_parallel():
+    tasks = [delayed(_square)(k) for k in range(3)]
+    assert run_on_loky(tasks, 1) is None
+    assert run_on_loky(tasks, None) is None
+    with parallel_config(backend="threading"):
+        assert run_on_loky(tasks, 2) is None
+        assert run_parallel(tasks, 2) == [0, 1, 4]
+    with parallel_config(backend="loky", n_jobs=2):
+        assert run_on_loky(tasks, 2) == [0, 1, 4]
+
+
+def test_a_failing_task_raises_its_error():
+    with pytest.raises(ValueError, match="task 2 failed"):
+        run_on_loky([delayed(_fail)(k) for k in range(4)], 2)
+    # the pool still works afterwards, for this path and for joblib.Parallel
+    assert run_on_loky([delayed(_square)(3)] * 2, 2) == [9, 9]
+    assert Parallel(n_jobs=2)(delayed(_square)(k) for k in range(2)) == [0, 1]
