@@ -71,23 +71,23 @@ def drops_from_gram(G: np.ndarray, sums: np.ndarray, first: np.ndarray, n: int,
     k = G.shape[0] - 1
     mean = sums / n
     cov = G / n - np.outer(mean, mean)
-    var = np.maximum(np.diag(cov), 0.0)
-    scale = np.abs(first) + np.sqrt(np.diag(G) / n)
-    drops = {}
-    for i in np.flatnonzero(~(var[:k] > (1e-10 * np.maximum(scale[:k], 1e-300)) ** 2)):
-        drops[int(i)] = "constant"
+    var = np.maximum(cov.diagonal(), 0.0)
+    scale = np.abs(first) + np.sqrt(G.diagonal() / n)
+    constant = ~(var[:k] > (1e-10 * np.maximum(scale[:k], 1e-300)) ** 2)
+    drops = dict.fromkeys(np.flatnonzero(constant).tolist(), "constant")
     if len(drops) == k:
         return drops
     sd = np.sqrt(np.where(var > 0, var, 1.0))
     cor = cov / np.outer(sd, sd)
-    for i in range(k):
-        r = abs(cor[i, k])
-        if i not in drops and r >= max_corr:
-            drops[i] = f"correlation with the target {r:.6g} >= max_corr"
-    idx = np.array([i for i in range(k) if i not in drops], dtype=np.int64)
+    r = np.abs(cor[:k, k])
+    high = (r >= max_corr) & ~constant
+    for i in np.flatnonzero(high).tolist():
+        drops[i] = f"correlation with the target {r[i]:.6g} >= max_corr"
+    keep = ~(constant | high)
+    idx = np.flatnonzero(keep)
     if len(idx) <= 1:
         return drops
-    cx = cor[np.ix_(idx, idx)]
+    cx = cor[:k, :k] if len(idx) == k else cor[np.ix_(idx, idx)]
     while len(idx) > 1:
         w, v = np.linalg.eigh(cx)
         if w[0] / w[-1] >= eps:
@@ -155,9 +155,10 @@ class ObservedGram:
                 A, G, sums, first = self._state
                 block = X[:, rows + 1].T
                 first[rows] = block[:, 0]
-                A[rows] = block - first[rows, None]
-                sums[rows] = A[rows].sum(axis=1)
-                cross = A[rows] @ A.T
+                block -= first[rows, None]  # (a copy of X's columns)
+                A[rows] = block
+                sums[rows] = block.sum(axis=1)
+                cross = block @ A.T
                 G[rows, :] = cross
                 G[:, rows] = cross.T
         _, G, sums, first = self._state
