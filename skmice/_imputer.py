@@ -794,6 +794,10 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
             if methods[c] is not None and n_missing[j] == 0 and self.max_iter > 0:
                 self._visit(walk, j, rng, log, self.max_iter, fit_mode=True, sample=False)
         self._warn_drops()
+        for method in self.methods_.values():  # what only the visits needed
+            forget = getattr(method, "_forget_visit_state", None)
+            if forget is not None:
+                forget()
         self.n_iter_ = self.max_iter
         self._record("trace_", trace)
         self._record("log_", log)

@@ -384,13 +384,22 @@ class ConditionalMethod(BaseEstimator):
             )
         return values
 
+    # what fit keeps to reuse at the next visit (statistics of the data,
+    # stamps of columns found finite); rebuilt on demand
+    _VISIT_STATE = ("_cache", "_finite_stamps")
+
+    def _forget_visit_state(self) -> None:
+        """Drop what ``fit`` kept to reuse at the next visit (the imputer calls
+        this once its chained equations are done: ``sample`` does not need it)."""
+        for key in self._VISIT_STATE:
+            self.__dict__.pop(key, None)
+
     def __getstate__(self):
-        # what fit keeps to reuse at the next visit (statistics of the data,
-        # stamps of columns found finite) is rebuilt on demand: leave it out
-        # of pickles (results shipped back from worker processes) and copies
+        # the visit state is left out of pickles (results shipped back from
+        # worker processes) and copies
         state = dict(super().__getstate__())
-        state.pop("_cache", None)
-        state.pop("_finite_stamps", None)
+        for key in self._VISIT_STATE:
+            state.pop(key, None)
         return state
 
     def set_params(self, **params):

@@ -19,7 +19,7 @@ from sklearn.base import clone
 from .._blas import single_threaded_blas
 from .._imputer import MultilevelIterativeImputer
 from .._random import spawn_seeds
-from ._executor import run_on_loky
+from ._executor import run_on_loky, small_arguments
 from ._progress import ChainProgress
 
 __all__ = [
@@ -141,19 +141,21 @@ def _raise_again(records: list) -> None:
             warnings.warn(message, category, stacklevel=4)
 
 
-def run_parallel(tasks: list, n_jobs, on_result=None) -> list:
+def run_parallel(tasks: list, n_jobs, on_result=None, small: bool = False) -> list:
     """Run joblib ``tasks``; ``on_result(k)`` is called as the k-th result arrives.
 
-    Results come back in task order. Without a joblib configuration the
-    tasks go straight to joblib's loky worker pool
-    (:func:`~skmice.pipeline._executor.run_on_loky`); otherwise to
-    ``joblib.Parallel`` with the configured backend. A backend that cannot
-    hand results out one by one (multiprocessing) calls ``on_result`` after
-    all are done.
+    Results come back in task order. ``small`` (the tasks' arguments take
+    less than 1 MB, :func:`~skmice.pipeline._executor.small_arguments`):
+    without a joblib configuration the tasks go straight to joblib's loky
+    worker pool (:func:`~skmice.pipeline._executor.run_on_loky`); otherwise
+    to ``joblib.Parallel`` with the configured backend. A backend that
+    cannot hand results out one by one (multiprocessing) calls
+    ``on_result`` after all are done.
     """
-    direct = run_on_loky(tasks, n_jobs, on_result)
-    if direct is not None:
-        return direct
+    if small:
+        direct = run_on_loky(tasks, n_jobs, on_result)
+        if direct is not None:
+            return direct
     if on_result is None:
         return Parallel(n_jobs=n_jobs)(tasks)
     try:
@@ -212,9 +214,10 @@ def run_chains(
     """
     seeds = spawn_seeds(random_state, n_chains)
     progress = ChainProgress.start(n_chains, n_iterations, verbose, callback)
+    small = effective_n_jobs(n_jobs) > 1 and small_arguments(args)
     if progress is None:
         out = run_parallel([delayed(_Recorded(task))(*args, seed, None) for seed in seeds],
-                           n_jobs)
+                           n_jobs, small=small)
     else:
         # iterations are seen as they happen when the chains run in this process,
         # else counted as each chain's result arrives
@@ -225,7 +228,7 @@ def run_chains(
             for k, seed in enumerate(seeds)
         ]
         try:
-            out = run_parallel(tasks, n_jobs, on_result=progress.chain_done)
+            out = run_parallel(tasks, n_jobs, on_result=progress.chain_done, small=small)
         finally:
             progress.close()
     _raise_again([records for _, records in out])

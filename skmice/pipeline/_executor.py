@@ -1,19 +1,51 @@
-"""Tasks on joblib's loky workers, without ``joblib.Parallel``'s polling.
+"""Small tasks on joblib's loky workers, without ``joblib.Parallel``'s polling.
 
 ``joblib.Parallel`` collects results by polling every 10 ms, which adds
 about 10 ms to every call: a tenth of a short multiple imputation (five
-chains of 20,000 rows take about 80 ms on two cores). When the active joblib
-backend is loky (the default, or chosen with ``parallel_config``),
-:func:`run_on_loky` lets a ``joblib.Parallel`` set up its worker pool, with
-every setting of the active configuration, submits the tasks to that pool
-directly and waits on their futures. With another backend, a single job, or
-a joblib without these internals it returns None, and the caller runs
-``joblib.Parallel`` as usual.
+chains of 20,000 rows take about 80 ms on two cores). When no joblib
+configuration is active (the default loky backend) and the tasks' arguments
+are small (below joblib's 1 MB threshold for sharing arrays through memory
+maps, so that nothing is memory-mapped), :func:`run_on_loky` lets a
+``joblib.Parallel`` set up its worker pool, submits the tasks to that pool
+directly and waits on their futures. Otherwise (another backend or setting,
+large data, a single job) it returns None, and the caller runs
+``joblib.Parallel`` as usual; for large data the polling does not matter.
 """
 
 from __future__ import annotations
 
-__all__ = ["run_on_loky"]
+import pickle
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["run_on_loky", "small_arguments"]
+
+# joblib's default max_nbytes: arrays from this size are memory-mapped
+_MAX_BYTES = 1_000_000
+
+
+def small_arguments(args) -> bool:
+    """Whether ``args`` take less than 1 MB in all (arrays and frames by their
+    size, other objects by their pickle)."""
+    total = 0
+    for arg in args:
+        if isinstance(arg, np.ndarray):
+            total += arg.nbytes
+        elif isinstance(arg, pd.DataFrame):
+            kinds = {getattr(dt, "kind", "O") for dt in arg.dtypes}
+            if kinds <= set("biufcmM"):  # numbers only: their sizes
+                total += arg.shape[0] * (sum(dt.itemsize for dt in arg.dtypes) + 8)
+            else:
+                total += int(arg.memory_usage(index=True, deep=True).sum())
+        elif arg is not None:
+            try:
+                total += len(pickle.dumps(arg, protocol=pickle.HIGHEST_PROTOCOL))
+            except Exception:  # not picklable here: leave it to joblib
+                return False
+        if total >= _MAX_BYTES:
+            return False
+    return True
 
 
 def _is_loky(backend) -> bool:
@@ -40,12 +72,18 @@ def run_on_loky(tasks: list, n_jobs, on_result=None):
     -------
     list or None
         The results in task order, or None when the tasks should go to
-        ``joblib.Parallel`` (another backend, or one job).
+        ``joblib.Parallel`` (a joblib configuration is active, or one job).
+        The caller checks that the tasks' arguments are small
+        (:func:`small_arguments`).
     """
     from joblib import Parallel, effective_n_jobs
-    from joblib.parallel import get_active_backend
+    from joblib import parallel as jp
 
-    if effective_n_jobs(n_jobs) <= 1 or not _is_loky(get_active_backend()[0]):
+    config = getattr(jp._backend, "config", None)
+    if config is not None and any(config.get(k) is not v
+                                  for k, v in jp.default_parallel_config.items()):
+        return None  # a parallel_config / parallel_backend context is active
+    if effective_n_jobs(n_jobs) <= 1 or not _is_loky(jp.get_active_backend()[0]):
         return None
     with Parallel(n_jobs=n_jobs) as parallel:  # the pool, as joblib configures it
         workers = getattr(parallel._backend, "_workers", None)

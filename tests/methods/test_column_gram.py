@@ -139,3 +139,19 @@ def test_imputer_rereads_only_the_predictor_imputed_since(monkeypatch):
     q2 = int((b.predictor_matrix.loc["y2"] == 2).sum()) + 1
     # first visit: one pass per column of Z; then one per visit (the other target)
     assert len(passes) == q1 + q2 + 2 * 3
+
+
+def test_visit_state_dropped_after_fit():
+    from skmice import MultilevelIterativeImputer
+    from skmice.datasets import make_clustered_regression
+
+    b = make_clustered_regression(n_rows=300, n_clusters=20, random_state=0)
+    imp = MultilevelIterativeImputer(cluster="cluster", methods={"y1": "2l.pan", "y2": "2l.norm"},
+                                     predictor_matrix=b.predictor_matrix, max_iter=2,
+                                     random_state=0)
+    first = imp.fit_transform(b.data)
+    for method in filter(None, imp.methods_.values()):
+        assert "_cache" not in vars(method) and "_finite_stamps" not in vars(method)
+    # transform of new data still works, and a refit gives the same imputations
+    assert imp.transform(b.data).shape == b.data.shape
+    np.testing.assert_array_equal(imp.fit_transform(b.data).to_numpy(), first.to_numpy())

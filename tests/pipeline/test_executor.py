@@ -1,10 +1,12 @@
 """Tasks on the loky workers without joblib.Parallel's polling."""
 
+import numpy as np
+import pandas as pd
 import pytest
 from joblib import Parallel, delayed, parallel_config
 
-from skmice.pipeline._chains import run_parallel
-from skmice.pipeline._executor import run_on_loky
+from skmice.pipeline._chains import run_chains, run_parallel
+from skmice.pipeline._executor import run_on_loky, small_arguments
 
 
 def _square(x):
@@ -32,8 +34,9 @@ def test_other_backends_and_one_job_go_to_parallel():
     with parallel_config(backend="threading"):
         assert run_on_loky(tasks, 2) is None
         assert run_parallel(tasks, 2) == [0, 1, 4]
-    with parallel_config(backend="loky", n_jobs=2):
-        assert run_on_loky(tasks, 2) == [0, 1, 4]
+    with parallel_config(backend="loky", max_nbytes="1K"):  # any setting: joblib's way
+        assert run_on_loky(tasks, 2) is None
+        assert run_parallel(tasks, 2, small=True) == [0, 1, 4]
 
 
 def test_a_failing_task_raises_its_error():
@@ -42,3 +45,22 @@ def test_a_failing_task_raises_its_error():
     # the pool still works afterwards, for this path and for joblib.Parallel
     assert run_on_loky([delayed(_square)(3)] * 2, 2) == [9, 9]
     assert Parallel(n_jobs=2)(delayed(_square)(k) for k in range(2)) == [0, 1]
+
+
+def _total(X, seed, hook):
+    return float(np.asarray(X).sum()) + seed * 0
+
+
+def test_small_arguments_by_size():
+    assert small_arguments((np.zeros(1000), pd.DataFrame({"a": np.zeros(1000)}), None))
+    assert not small_arguments((np.zeros(200_000),))
+    assert not small_arguments((pd.DataFrame({"a": np.zeros(130_000)}),))
+    assert not small_arguments((pd.DataFrame({"s": ["x" * 200] * 10_000}),))
+    assert not small_arguments((lambda: None,))  # not picklable here: joblib decides
+
+
+@pytest.mark.parametrize("rows", [1_000, 300_000])
+def test_chains_small_and_large_data_alike(rows):
+    X = np.arange(rows, dtype=float)
+    out = run_chains(_total, (X,), n_chains=3, random_state=0, n_jobs=2)
+    assert out == [float(X.sum())] * 3
