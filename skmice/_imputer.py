@@ -1031,9 +1031,11 @@ class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
         for event, detail in method._drain_events():
             if log is not None:
                 log.append(dict(iteration=it, variable=name, event=event, detail=detail))
-        values[mis_idx, j] = coding.from_codes(draws)
+        imputed = np.asarray(coding.from_codes(draws), dtype=values.dtype)
+        column = values[:, j]  # a view (values is column-major): a direct scatter
+        column[mis_idx] = imputed
         walk.versions[j] += 1
-        return values[mis_idx, j]
+        return imputed
 
     def _select_predictors(self, plan, y_obs, name, log, it) -> np.ndarray:
         """Columns of the design kept for fitting: constant or collinear ones dropped."""

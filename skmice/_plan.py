@@ -163,7 +163,7 @@ class TargetPlan:
                                       expand(values[:, b.source]))[self.groups]
             for part, idx in self.rows.items():
                 X, Z, W, _ = self._arrays[part]
-                block = expand(values[idx, b.source])
+                block = expand(np.take(values[:, b.source], idx))  # a column view, gathered
                 self._restamp(part, b.x, b.x_mean)
                 X[:, b.x] = block
                 if b.z is not None:

@@ -28,7 +28,8 @@ def _float2d(a, name: str, method: str, checked=None) -> np.ndarray:
     if a.ndim != 2:
         raise ValueError(f"{method}: design.{name} must be 2-dimensional, got shape {a.shape}.")
     if checked is not None and checked.shape == (a.shape[1],) and checked.any():
-        finite = checked.all() or np.isfinite(a[:, ~checked]).all()
+        # the columns not checked before, each through a view (no copy of the block)
+        finite = all(np.isfinite(a[:, k]).all() for k in np.flatnonzero(~checked).tolist())
     else:
         finite = np.isfinite(a).all()
     if not finite:
