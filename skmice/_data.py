@@ -358,15 +358,11 @@ def _scale_exponent(values: np.ndarray) -> int:
     if np.isnan(top):
         return 0
     if np.isfinite(top):
-        return _exponent_of(top)
+        return _exponent_of(top, values)
     finite = values[np.isfinite(values)]
     if finite.size == 0:
         return 0
-    top = float(np.max(np.abs(finite)))
-    if top == 0.0:
-        return 0
-    exponent = int(np.frexp(top)[1])
-    return exponent if abs(exponent) > _SAFE_EXPONENT else 0
+    return _exponent_of(float(np.max(np.abs(finite))), finite)
 
 
 def _largest_magnitude(values: np.ndarray):
@@ -376,9 +372,22 @@ def _largest_magnitude(values: np.ndarray):
     return np.fmax(np.abs(np.fmax.reduce(values)), np.abs(np.fmin.reduce(values)))
 
 
-def _exponent_of(top) -> int:
-    """:func:`_scale_exponent` of a column whose largest magnitude ``top`` is finite."""
+def _exponent_of(top, values: np.ndarray) -> int:
+    """:func:`_scale_exponent` of a column whose largest magnitude ``top`` is finite.
+
+    Scaling down stops where the smallest nonzero magnitude of ``values`` would
+    leave the normal range (subnormal numbers lose digits, and the scaling
+    would no longer be exact): a column spanning more orders of magnitude than
+    that keeps part of its range above 1.
+    """
     exponent = int(np.frexp(float(top))[1]) if top else 0
+    if abs(exponent) <= _SAFE_EXPONENT:
+        return 0
+    if exponent > 0:
+        magnitudes = np.abs(values[values != 0])
+        low = float(np.nanmin(magnitudes)) if magnitudes.size else 0.0
+        if low > 0:  # low >= 2**(m - 1): low * 2**-exponent >= 2**-1022 for exponent <= m + 1021
+            exponent = min(exponent, int(np.frexp(low)[1]) + 1021)
     return exponent if abs(exponent) > _SAFE_EXPONENT else 0
 
 
@@ -566,7 +575,7 @@ def _encode_floats(src: np.ndarray, out: np.ndarray, name, info: ColumnInfo | No
     if info is None:
         info = ColumnInfo(name, "numeric", None, False, False, src.dtype)
         if top is not None and not np.isnan(top):
-            info.exponent = _exponent_of(top)
+            info.exponent = _exponent_of(top, src)
     if info.exponent:
         np.ldexp(src, -info.exponent, out=out)
     else:
