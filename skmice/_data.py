@@ -26,6 +26,8 @@ __all__ = ["ColumnInfo", "EncodedData", "declared_missing", "decode", "encode",
 # are scaled by a power of two (exact in floating point) so that the samplers'
 # sums of squares neither overflow nor underflow.
 _SAFE_EXPONENT = 32
+# Largest power of two a column's largest value may keep after scaling (see _exponent_of).
+_MAX_SCALED_EXPONENT = 300
 
 
 @dataclass
@@ -352,17 +354,17 @@ def _encode_column(series: pd.Series, name, info: ColumnInfo | None = None):
     )
 
 
-def _scale_exponent(values: np.ndarray) -> int:
+def _scale_exponent(values: np.ndarray, name=None) -> int:
     """The power of two that brings a column's largest magnitude near 1 (0 if it is there)."""
     top = _largest_magnitude(values)
     if np.isnan(top):
         return 0
     if np.isfinite(top):
-        return _exponent_of(top, values)
+        return _exponent_of(top, values, name)
     finite = values[np.isfinite(values)]
     if finite.size == 0:
         return 0
-    return _exponent_of(float(np.max(np.abs(finite))), finite)
+    return _exponent_of(float(np.max(np.abs(finite))), finite, name)
 
 
 def _largest_magnitude(values: np.ndarray):
@@ -372,13 +374,15 @@ def _largest_magnitude(values: np.ndarray):
     return np.fmax(np.abs(np.fmax.reduce(values)), np.abs(np.fmin.reduce(values)))
 
 
-def _exponent_of(top, values: np.ndarray) -> int:
+def _exponent_of(top, values: np.ndarray, name=None) -> int:
     """:func:`_scale_exponent` of a column whose largest magnitude ``top`` is finite.
 
     Scaling down stops where the smallest nonzero magnitude of ``values`` would
     leave the normal range (subnormal numbers lose digits, and the scaling
-    would no longer be exact): a column spanning more orders of magnitude than
-    that keeps part of its range above 1.
+    would no longer be exact), so a column spanning more orders of magnitude
+    than that keeps part of its range above 1; a column whose largest scaled
+    value would still exceed ``2**_MAX_SCALED_EXPONENT`` (its squares near
+    the double range) is refused with a ValueError naming it.
     """
     exponent = int(np.frexp(float(top))[1]) if top else 0
     if abs(exponent) <= _SAFE_EXPONENT:
@@ -387,7 +391,14 @@ def _exponent_of(top, values: np.ndarray) -> int:
         magnitudes = np.abs(values[values != 0])
         low = float(np.nanmin(magnitudes)) if magnitudes.size else 0.0
         if low > 0:  # low >= 2**(m - 1): low * 2**-exponent >= 2**-1022 for exponent <= m + 1021
-            exponent = min(exponent, int(np.frexp(low)[1]) + 1021)
+            capped = min(exponent, int(np.frexp(low)[1]) + 1021)
+            if exponent - capped > _MAX_SCALED_EXPONENT:
+                raise ValueError(
+                    f"Column {name!r} spans too many orders of magnitude for double precision "
+                    f"(nonzero magnitudes from {low:.3g} to {float(top):.3g}): rescale or "
+                    "transform it (for instance take logarithms) before imputing."
+                )
+            exponent = capped
     return exponent if abs(exponent) > _SAFE_EXPONENT else 0
 
 
@@ -443,7 +454,7 @@ def _encode_array(arr: np.ndarray, infos, rescale: bool, skip: frozenset):
                  for c in cols]
         if rescale:
             for j, info in enumerate(infos):
-                info.exponent = 0 if j in skip else _scale_exponent(values[:, j])
+                info.exponent = 0 if j in skip else _scale_exponent(values[:, j], j)
     for j, info in enumerate(infos):
         if info.exponent:
             values[:, j] = np.ldexp(values[:, j], -info.exponent)
@@ -549,7 +560,7 @@ def encode(X, infos: list | None = None, *, rescale: bool = False,
         if hit is not None and hit.any():
             codes = np.where(hit, np.nan, codes)
         if infos is None and rescale and info.storage == "numeric":
-            info = _with_exponent(info, _scale_exponent(codes))
+            info = _with_exponent(info, _scale_exponent(codes, name))
         if info.storage == "numeric" and info.exponent:
             codes = np.ldexp(codes, -info.exponent)
         values[:, j] = codes
@@ -575,7 +586,7 @@ def _encode_floats(src: np.ndarray, out: np.ndarray, name, info: ColumnInfo | No
     if info is None:
         info = ColumnInfo(name, "numeric", None, False, False, src.dtype)
         if top is not None and not np.isnan(top):
-            info.exponent = _exponent_of(top, src)
+            info.exponent = _exponent_of(top, src, name)
     if info.exponent:
         np.ldexp(src, -info.exponent, out=out)
     else:

@@ -84,3 +84,15 @@ def test_scaling_never_makes_subnormals():
                          n_imputations=2, n_jobs=1, random_state=7005034)
     for k in (1, 2):  # (0 is the data as given)
         assert mi.complete(k).loc[3, "x1"] in set(x[~np.isnan(x)])
+
+
+def test_column_beyond_double_range_is_refused_by_name():
+    import pandas as pd
+
+    from skmice import MultilevelIterativeImputer
+
+    X = pd.DataFrame({"v": [-9.27e-196, 1.34e268, 8.7e-208, np.nan], "g": [1, 1, 2, 2]})
+    with pytest.raises(ValueError, match="'v' spans too many orders of magnitude"):
+        MultilevelIterativeImputer(cluster="g", max_iter=1).fit_transform(X)
+    with pytest.raises(ValueError, match="spans too many orders"):
+        MultilevelIterativeImputer(max_iter=1).fit_transform(X[["v"]].to_numpy())
