@@ -153,10 +153,17 @@ def _read_csv(path: Path, na_values: list) -> tuple[pd.DataFrame, pd.DataFrame]:
         if hasattr(source, "seek"):
             source.seek(0)
         text = pd.read_csv(source, dtype=object, **options)
+        if hasattr(source, "seek"):
+            source.seek(0)
+        header = pd.read_csv(source, header=None, nrows=1, dtype=object, keep_default_na=False,
+                             na_values=[], compression=compression).iloc[0].tolist()
     except UnicodeDecodeError as exc:
         raise ValueError(f"Could not read {str(path)!r} as CSV (UTF-8 text): {exc}") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         raise ValueError(f"Could not read {str(path)!r} as CSV: {exc}") from None
+    if len(header) == typed.shape[1] and list(typed.columns) != header:
+        # the names as written: pandas renames empty and repeated ones
+        typed.columns = text.columns = pd.Index(header)
     return _exact_columns(typed, text), text
 
 

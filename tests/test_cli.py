@@ -626,3 +626,19 @@ def test_input_from_a_pipe(data_csv, tmp_path):
     reference = tmp_path / "ref.csv"
     assert main(["impute", str(data_csv), *FAST, "--out", str(reference)]) == 0
     assert out.read_bytes() == reference.read_bytes()
+
+
+def test_csv_header_names_kept_as_written(tmp_path):
+    from skmice.cli import main
+
+    src = tmp_path / "in.csv"
+    src.write_text(",g,x\n1.5,1,\n2.5,1,3\n,2,4\n4.5,2,5\n")
+    out = tmp_path / "out.csv"
+    main(["impute", str(src), "--cluster", "g", "-m", "1", "--max-iter", "1", "--seed", "1",
+          "--out", str(out), "--quiet"])
+    assert out.read_text().splitlines()[0] == ".imp,.id,,g,x"  # not "Unnamed: 0"
+    dup = tmp_path / "dup.csv"
+    dup.write_text("a,a,g\n1,2,1\n,3,1\n")
+    code = main(["impute", str(dup), "--cluster", "g", "--out", str(tmp_path / "o.csv"),
+                 "--quiet"])  # refused (duplicate names), not renamed a and a.1
+    assert code == 1 and not (tmp_path / "o.csv").exists()
