@@ -7,7 +7,8 @@ configuration is active (the default loky backend) and the tasks' arguments
 are small (below joblib's 1 MB threshold for sharing arrays through memory
 maps, so that nothing is memory-mapped), :func:`run_on_loky` lets a
 ``joblib.Parallel`` set up its worker pool, submits the tasks to that pool
-directly and waits on their futures. Otherwise (another backend or setting,
+directly, runs a share of them in the calling process (which would
+otherwise only wait) and waits on their futures. Otherwise (another backend or setting,
 large data, a single job) it returns None, and the caller runs
 ``joblib.Parallel`` as usual; for large data the polling does not matter.
 """
@@ -75,6 +76,14 @@ def run_on_loky(tasks: list, n_jobs, on_result=None):
         ``joblib.Parallel`` (a joblib configuration is active, or one job).
         The caller checks that the tasks' arguments are small
         (:func:`small_arguments`).
+
+    Notes
+    -----
+    The calling process would only wait: it runs the last
+    ``ceil(len(tasks) / (n_workers + 1))`` tasks itself while the workers run
+    the others (five chains on two workers: two in the calling process,
+    three in the workers, instead of three rounds of two). Its tasks travel
+    through no pipe. The results do not depend on where a task ran.
     """
     from joblib import Parallel, effective_n_jobs
     from joblib import parallel as jp
@@ -89,12 +98,21 @@ def run_on_loky(tasks: list, n_jobs, on_result=None):
         workers = getattr(parallel._backend, "_workers", None)
         if not _is_loky(parallel._backend) or workers is None:  # pragma: no cover
             return None
+        # the calling process, idle otherwise, runs its share of the tasks (the
+        # last ones) while the workers run theirs: its tasks need no transfer
+        own = -(-len(tasks) // (effective_n_jobs(n_jobs) + 1))
         futures = []
         try:
-            futures = [workers.submit(fn, *args, **kwargs) for fn, args, kwargs in tasks]
+            futures = [workers.submit(fn, *args, **kwargs)
+                       for fn, args, kwargs in tasks[:len(tasks) - own]]
+            mine = [fn(*args, **kwargs) for fn, args, kwargs in tasks[len(tasks) - own:]]
             out = []
             for k, future in enumerate(futures):
                 out.append(future.result())
+                if on_result is not None:
+                    on_result(k)
+            for k, result in enumerate(mine, start=len(futures)):
+                out.append(result)
                 if on_result is not None:
                     on_result(k)
             return out

@@ -64,3 +64,18 @@ def test_chains_small_and_large_data_alike(rows):
     X = np.arange(rows, dtype=float)
     out = run_chains(_total, (X,), n_chains=3, random_state=0, n_jobs=2)
     assert out == [float(X.sum())] * 3
+
+
+def _pid(k):
+    import os
+
+    return k, os.getpid()
+
+
+def test_calling_process_runs_its_share():
+    import os
+
+    out = run_on_loky([delayed(_pid)(k) for k in range(5)], 2)
+    assert [k for k, _ in out] == list(range(5))
+    # ceil(5 / 3) = 2 tasks, the last ones, ran here; the others in the workers
+    assert [pid == os.getpid() for _, pid in out] == [False, False, False, True, True]
