@@ -455,8 +455,21 @@ def _parse_methods(items) -> dict:
         if "=" not in item:
             raise ValueError(f"--method expects COLUMN=METHOD, got {item!r}.")
         col, meth = item.split("=", 1)
-        methods[col.strip()] = meth.strip()
+        methods[col] = meth.strip()
     return methods
+
+
+def _match_method_columns(methods: dict, columns) -> dict:
+    """The ``--method`` names matched to the data's columns: a name as written, else
+    without its surrounding spaces (``--method "x = pmm"``)."""
+    names = set(columns)
+    out = {}
+    for col, meth in methods.items():
+        key = col if col in names or col.strip() not in names else col.strip()
+        if key in out:
+            raise ValueError(f"--method names column {key!r} twice.")
+        out[key] = meth
+    return out
 
 
 def _na_markers(args) -> list:
@@ -551,6 +564,7 @@ def _impute(args) -> int:
     target = _check_output(args.out, [args.data])
     methods = _parse_methods(args.method)
     data, text = _read_input(args.data, _na_markers(args))
+    methods = _match_method_columns(methods, data.columns)
     _check_data(data, args, methods)
     t0 = time.perf_counter()
     mi = _run_imputation(data, args, methods)

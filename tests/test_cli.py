@@ -642,3 +642,25 @@ def test_csv_header_names_kept_as_written(tmp_path):
     code = main(["impute", str(dup), "--cluster", "g", "--out", str(tmp_path / "o.csv"),
                  "--quiet"])  # refused (duplicate names), not renamed a and a.1
     assert code == 1 and not (tmp_path / "o.csv").exists()
+
+
+def test_method_names_match_columns_as_written(tmp_path):
+    from skmice.cli import main
+
+    src = tmp_path / "in.csv"
+    src.write_text(" ,,g\nTrue,-0.5,1\n,-0.5,1\nFalse,,2\nTrue,1.5,2\n")
+    out = tmp_path / "out.csv"
+    # the column named " " keeps its missing cell (method ""); the column named "" is imputed
+    assert main(["impute", str(src), "--cluster", "g", "-m", "1", "--max-iter", "1",
+                 "--seed", "1", "--out", str(out), "--quiet", "--method", " ="]) == 0
+    import csv
+
+    with open(out, newline="") as handle:
+        header, *rows = list(csv.reader(handle))
+    assert header == [".imp", ".id", " ", "", "g"]
+    assert rows[1][2] == "" and all(row[3] != "" for row in rows)
+    # surrounding spaces are dropped when the name as written is no column
+    src2 = tmp_path / "in2.csv"
+    src2.write_text("x,g\n1.5,1\n,1\n2.5,2\n3.5,2\n")
+    assert main(["impute", str(src2), "--cluster", "g", "-m", "1", "--max-iter", "1",
+                 "--out", str(tmp_path / "o2.csv"), "--quiet", "--method", " x = pmm"]) == 0
