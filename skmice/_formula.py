@@ -186,14 +186,19 @@ class _Parser:
         if randoms:
             self.error("random parts cannot be nested")
         _, bar = self.take("op")
+        group = self.grouping()
+        self.take("op", ")")
+        return terms, True if intercept is None else intercept, group, bar == "|"
+
+    def grouping(self):
+        """The grouping expression after ``|``: one factor name here."""
         _, group = self.take("name")
         if self.peek() in (("op", "/"), ("op", ":")):
             self.error(
                 f"nested grouping ({group}/...) is not read by parse_formula, which reads one "
                 "grouping factor (predictor_matrix_from_formula reads several)"
             )
-        self.take("op", ")")
-        return terms, True if intercept is None else intercept, group, bar == "|"
+        return group
 
     # product := factor (('*' | ':') factor)*
     def product(self):

@@ -112,25 +112,19 @@ def _by_degree(terms) -> tuple:
 class _MixedParser(_Parser):
     """The formula parser, reading grouping expressions ``g``, ``a:b`` and ``a/b/c``."""
 
-    def random_part(self):
-        self.take("op", "(")
-        terms, intercept, randoms = self.rhs(stop=("|", "||"))
-        if randoms:
-            self.error("random parts cannot be nested")
-        _, bar = self.take("op")
+    def grouping(self):
+        """The grouping expression after ``|``: ``g``, ``a:b:c`` or ``a/b/c``, as a
+        tuple of grouping factors (each a tuple of names)."""
         names, ops = [self.take("name")[1]], []
         while self.peek() in (("op", "/"), ("op", ":")):
             ops.append(self.take()[1])
             names.append(self.take("name")[1])
-        self.take("op", ")")
         if len(set(ops)) > 1:
             self.error("write a grouping factor as a/b/c or as a:b:c, not both")
         if ops and ops[0] == "/":
             # lme4: a/b/c is a + b:a + c:b:a (each factor named inner first)
-            groups = tuple(tuple(reversed(names[: k + 1])) for k in range(len(names)))
-        else:
-            groups = (tuple(names),)
-        return terms, True if intercept is None else intercept, groups, bar == "|"
+            return tuple(tuple(reversed(names[: k + 1])) for k in range(len(names)))
+        return (tuple(names),)
 
 
 def parse_mixed_formula(formula: str) -> MixedFormula:
