@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._grouped import cluster_crossprods
+
 __all__ = ["ColumnGram"]
 
 
@@ -105,16 +107,12 @@ class ColumnGram:
 
     def _compute(self, U, y, a, stamps) -> None:
         """Column ``a``'s per-cluster products with every column: one pass over the rows."""
-        index = self.index
-        original = index.data
         column = y if a == U.shape[1] else U[:, a]
-        try:
-            index.data = np.ascontiguousarray(column, dtype=np.float64)
-            sums = np.empty((index.shape[0], U.shape[1] + 1))
-            sums[:, :-1] = index @ U
-            sums[:, -1] = index @ y
-        finally:  # a shared indicator must not keep the column alive
-            index.data = original
+        N = self.index.shape[0]
+        with_U, with_y = cluster_crossprods(None, N, column[:, None], U, y, indicator=self.index)
+        sums = np.empty((N, U.shape[1] + 1))
+        sums[:, :-1] = with_U[:, 0]
+        sums[:, -1] = with_y[:, 0]
         totals = sums.sum(axis=0)
         for b, t in enumerate(stamps):
             key = (min(stamps[a], t), max(stamps[a], t))
