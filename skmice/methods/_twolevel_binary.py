@@ -109,11 +109,24 @@ def _standardise(A: np.ndarray):
     return np.ascontiguousarray(As), T
 
 
-def _same_data(cache, X, Z, groups, N) -> bool:
-    """Whether ``cache`` holds the data of exactly these design arrays."""
+def _same_data(cache, design) -> bool:
+    """Whether ``cache`` holds the data of exactly this design.
+
+    A stamped design (the imputer's) is the same when its columns carry the
+    same stamps over the same unit codes (``Z``'s columns are copies of
+    ``X``'s, named by ``z_in_x``); any other is compared value by value.
+    """
+    X, Z, groups, N = design.X, design.Z, design.groups, design.n_groups
+    if cache.get("N") != N:
+        return False
+    stamps, kept = design.stamps, cache.get("stamps")
+    if stamps is not None and kept is not None and design.z_in_x is not None:
+        return (cache["groups_ref"] is groups and np.array_equal(kept, stamps)
+                and np.array_equal(cache["z_in_x"], design.z_in_x))
+    if "X" not in cache:  # kept by stamps, asked without them
+        return False
     return (
-        cache.get("N") == N
-        and np.array_equal(cache["groups"], groups)
+        np.array_equal(cache["groups"], groups)
         and np.array_equal(cache["X"], X)
         and np.array_equal(cache["Z"], Z)
     )
@@ -127,7 +140,7 @@ def _logit_data(design, n_rows: int, method: str, cache: dict | None = None) -> 
     from ``cache`` (compared in one pass) instead of being rebuilt.
     """
     X, Z, groups, N = design.X, design.Z, design.groups, design.n_groups
-    if cache and _same_data(cache, X, Z, groups, N):
+    if cache and _same_data(cache, design):
         return cache["data"]
     _check_intercept(X, "X", method)
     _check_intercept(Z, "Z", method)
@@ -148,7 +161,13 @@ def _logit_data(design, n_rows: int, method: str, cache: dict | None = None) -> 
         d.all_present = d.present.size == N
     if cache is not None:
         cache.clear()
-        cache.update(N=N, groups=groups.copy(), X=X.copy(), Z=Z.copy(), data=d)
+        stamped = (design.stamps is not None and design.z_in_x is not None
+                   and bool(np.all(np.asarray(design.stamps) > 0)))
+        if stamped:  # the stamps say whether the data changed: no copies to compare
+            cache.update(N=N, groups_ref=groups, stamps=np.array(design.stamps),
+                         z_in_x=np.array(design.z_in_x), data=d)
+        else:
+            cache.update(N=N, groups=groups.copy(), X=X.copy(), Z=Z.copy(), data=d)
     return d
 
 
