@@ -139,8 +139,9 @@ class _SelectionModel(ConditionalMethod):
         )
 
     def _clusters(self, design: Design, n: int):
-        """The cluster code of each of the ``n`` rows (int64) and the number of clusters."""
-        raise NotImplementedError
+        """The cluster code of each of the ``n`` rows (int64) and the number of clusters
+        (each model says: one cluster, or the design's first level)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement _clusters.")
 
     def _fit_selection(self, X, W, y, s, groups, n_groups, binary, opts: _Options, rng):
         """Estimate the model (or reuse the estimates for the same data) and draw.
