@@ -13,6 +13,7 @@ reads that column once instead of the whole design.
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg.lapack import dsyev
 
 __all__ = ["ObservedGram", "drops_from_gram", "is_constant", "shifted_gram"]
 
@@ -70,34 +71,44 @@ def drops_from_gram(G: np.ndarray, sums: np.ndarray, first: np.ndarray, n: int,
     """
     k = G.shape[0] - 1
     mean = sums / n
-    cov = G / n - np.outer(mean, mean)
-    var = np.maximum(cov.diagonal(), 0.0)
-    scale = np.abs(first) + np.sqrt(G.diagonal() / n)
-    constant = ~(var[:k] > (1e-10 * np.maximum(scale[:k], 1e-300)) ** 2)
-    drops = dict.fromkeys(np.flatnonzero(constant).tolist(), "constant")
+    diag = G.diagonal() / n
+    var = np.maximum(diag - mean * mean, 0.0)
+    scale = np.abs(first[:k]) + np.sqrt(diag[:k])
+    constant = ~(var[:k] > (1e-10 * np.maximum(scale, 1e-300)) ** 2)
+    drops = dict.fromkeys(np.flatnonzero(constant).tolist(), "constant") if constant.any() \
+        else {}
     if len(drops) == k:
         return drops
-    sd = np.sqrt(np.where(var > 0, var, 1.0))
-    cor = cov / np.outer(sd, sd)
+    inv_sd = 1.0 / np.sqrt(np.where(var > 0, var, 1.0))
+    cor = (G / n - mean[:, None] * mean) * inv_sd[:, None] * inv_sd
     r = np.abs(cor[:k, k])
     high = (r >= max_corr) & ~constant
-    for i in np.flatnonzero(high).tolist():
-        drops[i] = f"correlation with the target {r[i]:.6g} >= max_corr"
+    if high.any():
+        for i in np.flatnonzero(high).tolist():
+            drops[i] = f"correlation with the target {r[i]:.6g} >= max_corr"
     keep = ~(constant | high)
     idx = np.flatnonzero(keep)
     if len(idx) <= 1:
         return drops
     cx = cor[:k, :k] if len(idx) == k else cor[np.ix_(idx, idx)]
     while len(idx) > 1:
-        w, v = np.linalg.eigh(cx)
+        w = _eigenvalues(cx)
         if w[0] / w[-1] >= eps:
             break
+        _, v = np.linalg.eigh(cx)
         drop = int(np.argmax(np.abs(v[:, 0])))
         drops[int(idx[drop])] = "collinear with other predictors"
         sel = np.arange(len(idx)) != drop
         idx = idx[sel]
         cx = cx[np.ix_(sel, sel)]
     return drops
+
+
+def _eigenvalues(S: np.ndarray) -> np.ndarray:
+    """The eigenvalues of a symmetric matrix, ascending (LAPACK's dsyev directly:
+    the check needs no eigenvectors unless it drops a column)."""
+    w, _, info = dsyev(S, compute_v=0)
+    return w if info == 0 else np.linalg.eigvalsh(S)
 
 
 class ObservedGram:
@@ -151,16 +162,15 @@ class ObservedGram:
             rows = np.array(sorted(c - 1 for c in changed if c > 0), dtype=np.intp)
             if not rows.size and self._drops is not None:
                 return dict(self._drops)
+            A, G, sums, first = self._state
+            for c in rows.tolist():  # each changed column: one shifted copy, one product
+                first[c] = X[0, c + 1]
+                np.subtract(X[:, c + 1], first[c], out=A[c])
+                sums[c] = A[c].sum()
             if rows.size:
-                A, G, sums, first = self._state
-                block = X[:, rows + 1].T
-                first[rows] = block[:, 0]
-                block -= first[rows, None]  # (a copy of X's columns)
-                A[rows] = block
-                sums[rows] = block.sum(axis=1)
-                cross = block @ A.T
-                G[rows, :] = cross
-                G[:, rows] = cross.T
+                cross = A @ A[rows].T if rows.size > 1 else (A @ A[rows[0]])[:, None]
+                G[:, rows] = cross
+                G[rows, :] = cross.T
         _, G, sums, first = self._state
         self._drops = drops_from_gram(G, sums, first, n, eps, max_corr)
         return dict(self._drops)

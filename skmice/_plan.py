@@ -114,6 +114,7 @@ class TargetPlan:
         self._seen = {}
         self._arrays = None
         self._gram = None  # the collinearity check of the observed rows
+        self._owned = None  # the columns of X each source writes (made on first use)
 
     def sources(self) -> list:
         """The data columns the design reads."""
@@ -231,16 +232,19 @@ class TargetPlan:
 
     def _x_columns(self, sources) -> set:
         """The columns of X written from these sources, and those of no block (always)."""
-        sources = set(sources)
-        owned, out = set(), set()
-        for b in self.blocks:
-            cols = set(range(b.x.start, b.x.stop))
-            if b.x_mean is not None:
-                cols |= set(range(b.x_mean.start, b.x_mean.stop))
-            owned |= cols
-            if b.source in sources:
-                out |= cols
-        return out | (set(range(1, self.p)) - owned)
+        if self._owned is None:
+            owned, self._owned = set(), {}
+            for b in self.blocks:
+                cols = set(range(b.x.start, b.x.stop))
+                if b.x_mean is not None:
+                    cols |= set(range(b.x_mean.start, b.x_mean.stop))
+                owned |= cols
+                self._owned.setdefault(b.source, set()).update(cols)
+            self._unowned = set(range(1, self.p)) - owned
+        out = set(self._unowned)
+        for s in sources:
+            out |= self._owned.get(s, set())
+        return out
 
     def nbytes(self) -> int:
         """Bytes the plan's arrays take."""

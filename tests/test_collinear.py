@@ -30,6 +30,15 @@ def test_incremental_drops_match_full_check():
         assert got == collinear_drops(X[:, 1:], y, 1e-8, 0.999)
     assert got[1] == "correlation with the target 1 >= max_corr"
     assert got[3] == "constant"
+    # two columns rewritten at once: both rows (and their crossing) are recomputed
+    X[:, 1], X[:, 3] = rng.normal(size=X.shape[0]), rng.normal(size=X.shape[0])
+    X[:, 2] = X[:, 1] - 2 * X[:, 3]
+    got = gram.drops(X, {1, 3, 2}, 1e-8, 0.999)
+    assert got == collinear_drops(X[:, 1:], y, 1e-8, 0.999)
+    assert "collinear with other predictors" in got.values()
+    fresh = ObservedGram(y)
+    fresh.drops(X, None, 1e-8, 0.999)
+    np.testing.assert_allclose(gram._state[1], fresh._state[1], rtol=1e-9, atol=1e-6)
 
 
 def test_unchanged_columns_are_not_read_again():

@@ -336,7 +336,7 @@ class ConditionalMethod(BaseEstimator):
         if not self.__dict__.get("_params_valid", False):  # once, and after set_params
             self._validate_params()
             self._params_valid = True
-        y = check_target(self, y)
+        y = check_target(self, y, stamped=getattr(design, "stamps", None) is not None)
         design = check_design(self, design, n_rows=y.shape[0])
         self._fit(design, y, as_generator(random_state))
         self.n_features_in_ = design.X.shape[1]
@@ -371,7 +371,8 @@ class ConditionalMethod(BaseEstimator):
         FloatingPointError
             If the draws are not finite (numerical failure).
         """
-        check_is_fitted(self, "n_features_in_")
+        if "n_features_in_" not in self.__dict__:
+            check_is_fitted(self, "n_features_in_")
         design = check_design(self, design, fitted=True)
         observed = check_observed(self, observed)
         values = np.asarray(self._sample(design, as_generator(random_state), observed),
@@ -386,7 +387,7 @@ class ConditionalMethod(BaseEstimator):
 
     # what fit keeps to reuse at the next visit (statistics of the data,
     # stamps of columns found finite); rebuilt on demand
-    _VISIT_STATE = ("_cache", "_finite_stamps")
+    _VISIT_STATE = ("_cache", "_finite_stamps", "_checked_groups", "_checked_targets")
 
     def _forget_visit_state(self) -> None:
         """Drop what ``fit`` kept to reuse at the next visit (the imputer calls

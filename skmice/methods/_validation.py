@@ -19,6 +19,21 @@ __all__ = ["check_design", "check_observed", "check_target"]
 # Stamps of columns found finite kept per method, up to this many.
 _MAX_FINITE_STAMPS = 4096
 
+# Unit-code arrays and targets of stamped designs checked before, kept per
+# method (by reference) up to this many: a stamped design promises not to
+# change them in place, so the same array passes without a second look.
+_MAX_TRUSTED = 4
+
+
+def _seen_before(method, key: str, a) -> bool:
+    """Whether ``a`` (an array of a stamped design) was checked before; remember it."""
+    kept = method.__dict__.setdefault(key, [])
+    if any(a is old for old in kept):
+        return True
+    kept.append(a)
+    del kept[:-_MAX_TRUSTED]
+    return False
+
 
 def _float2d(a, name: str, method: str, checked=None) -> np.ndarray:
     """``a`` as a 2-d float64 array; its columns finite (but those ``checked``)."""
@@ -43,7 +58,7 @@ def _known_finite(method, design, p: int):
     if stamps is None or p < 0:  # (a design without a 2-d X fails its own check)
         return None, None
     stamps = np.asarray(stamps)
-    if stamps.shape != (p,) or not np.issubdtype(stamps.dtype, np.integer):
+    if stamps.shape != (p,) or stamps.dtype.kind not in "iu":
         raise ValueError(
             f"{method._label()}: design.stamps must hold one integer per column of X "
             f"({p}), got shape {stamps.shape}."
@@ -51,7 +66,7 @@ def _known_finite(method, design, p: int):
     seen = method.__dict__.setdefault("_finite_stamps", set())
     if len(seen) > _MAX_FINITE_STAMPS:
         seen.clear()
-    checked = np.fromiter((s > 0 and s in seen for s in stamps.tolist()), bool, p)
+    checked = np.array([s in seen for s in stamps.tolist()], dtype=bool)  # (seen holds s > 0)
     return stamps, checked
 
 
@@ -98,7 +113,7 @@ def check_design(method, design, n_rows: int | None = None, fitted: bool = False
                 f"{name} is a two-level method: the design needs Z and groups (a cluster column)."
             )
         groups = np.asarray(groups)
-        if groups.ndim != 1 or (groups.size and not np.issubdtype(groups.dtype, np.integer)):
+        if groups.ndim != 1 or (groups.size and groups.dtype.kind not in "iu"):
             raise TypeError(f"{name}: design.groups must be a 1-d array of integer codes.")
         if groups.shape[0] != n:
             raise ValueError(f"{name}: X and groups have {n} and {groups.shape[0]} rows.")
@@ -113,7 +128,8 @@ def check_design(method, design, n_rows: int | None = None, fitted: bool = False
             if Z.shape[1] == 0:
                 raise ValueError(
                     f"{name}: design.Z needs at least the random intercept column.")
-        if groups.size and (groups.min() < 0 or groups.max() >= max(n_groups, 0)):
+        trusted = stamps is not None and _seen_before(method, "_checked_groups", groups)
+        if groups.size and not trusted and (groups.min() < 0 or groups.max() >= max(n_groups, 0)):
             raise ValueError(
                 f"{name}: cluster codes must lie in [0, n_groups={n_groups}), "
                 f"got {groups.min()} to {groups.max()}."
@@ -153,16 +169,21 @@ def check_design(method, design, n_rows: int | None = None, fitted: bool = False
     return Design(X=X, W=W, levels=levels, stamps=stamps)
 
 
-def check_target(method, y) -> np.ndarray:
+def check_target(method, y, stamped: bool = False) -> np.ndarray:
     """Validate the target given to ``fit``; return it as a float64 array.
 
     NaN marks the rows to impute for methods that fit on every row
-    (``needs_all_rows``); otherwise every value must be finite.
+    (``needs_all_rows``); otherwise every value must be finite. With
+    ``stamped`` (the design carries column stamps, which promises that its
+    target is not changed in place), a float64 array checked before passes
+    at once.
     """
     name = method._label()
     y = np.asarray(y, dtype=np.float64)
     if y.ndim != 1:
         raise ValueError(f"{name}: y must be 1-D, got shape {y.shape}.")
+    if stamped and any(y is old for old in method.__dict__.get("_checked_targets", ())):
+        return y
     finite = np.isfinite(y)
     if method.needs_all_rows:
         if np.isinf(y).any():
@@ -172,6 +193,8 @@ def check_target(method, y) -> np.ndarray:
         raise ValueError(f"{name}: y holds NaN or infinite values; pass the observed rows only.")
     if y.shape[0] == 0 or not np.any(finite):
         raise ValueError(f"{name}: there are no observed values of the target to fit on.")
+    if stamped:
+        _seen_before(method, "_checked_targets", y)
     return y
 
 

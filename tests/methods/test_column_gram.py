@@ -106,6 +106,31 @@ def test_stamped_design_checks_new_columns_for_nan():
         method.fit(Design(X=U, Z=U[:, :1], groups=g, n_groups=N, stamps=stamps[:2]), y, 0)
 
 
+def test_target_and_codes_are_checked_again_unless_stamped_and_the_same_array():
+    g, N, U, y = _data()
+    method = TwoLevelNormal()
+    plain = Design(X=U, Z=U[:, :1], groups=g, n_groups=N)
+    method.fit(plain, y, 0)
+    y[3] = np.nan  # an unstamped design promises nothing: checked at every call
+    with pytest.raises(ValueError, match="y holds NaN"):
+        method.fit(plain, y, 0)
+    y[3] = 0.0
+    stamped = Design(X=U, Z=U[:, :1], groups=g, n_groups=N, z_in_x=np.array([0]),
+                     stamps=np.array(new_stamps(U.shape[1])))
+    method.fit(stamped, y, 0)
+    bad_y = y.copy()
+    bad_y[3] = np.inf  # a new array: checked
+    with pytest.raises(ValueError, match="y holds NaN"):
+        method.fit(stamped, bad_y, 0)
+    bad_g = g.copy()
+    bad_g[0] = N  # new codes: checked
+    with pytest.raises(ValueError, match="cluster codes must lie"):
+        method.fit(Design(X=U, Z=U[:, :1], groups=bad_g, n_groups=N, z_in_x=np.array([0]),
+                          stamps=stamped.stamps), y, 0)
+    method._forget_visit_state()
+    assert not {"_checked_groups", "_checked_targets", "_finite_stamps"} & set(vars(method))
+
+
 def test_caches_are_not_pickled():
     import pickle
 
