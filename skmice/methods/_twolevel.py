@@ -285,12 +285,15 @@ def _prepare(design, y, method: str, mode: str, cache: dict | None = None) -> _P
         pb.counts = per_cluster[:, 0, 0].copy()
         if pb.counts.sum() != n:  # Z's column 0 summed exactly (its rows were sampled above)
             raise ValueError(f"{method}: column 0 of design.Z must be the intercept (all ones).")
-        ZtUy = _sandwich(Tz.T, per_cluster, T1)
     UtU_c = T.T @ UtU @ T
     pb.XtX = UtU_c[np.ix_(fixed, fixed)]
     pb.Xty = (Uty @ T)[fixed]
-    pb.ZtZ = np.ascontiguousarray(ZtUy[:, :, zmap])
-    pb.ZtXy = np.ascontiguousarray(ZtUy[:, :, fixed_y])
+    if hetero:
+        pb.ZtZ = np.ascontiguousarray(ZtUy[:, :, zmap])
+        pb.ZtXy = np.ascontiguousarray(ZtUy[:, :, fixed_y])
+    else:  # standardised and the wanted columns taken in one product each
+        pb.ZtZ = _sandwich(Tz.T, per_cluster, T1, zmap)
+        pb.ZtXy = _sandwich(Tz.T, per_cluster, T1, fixed_y)
     if not (np.all(np.isfinite(pb.ZtXy)) and np.all(np.isfinite(pb.ZtZ))):
         raise ValueError(f"{method}: the design contains NaN or infinite values.")
     return pb
@@ -363,10 +366,26 @@ def _minus_and_one(beta: np.ndarray) -> np.ndarray:
     return out
 
 
-def _sandwich(A: np.ndarray, Y: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """A Y_j B for every matrix Y_j of a stack (N, a, b), as two 2-d BLAS products."""
+# _sandwich multiplies by a Kronecker product when it has at most this many
+# rows (a * b): one matrix product over the whole stack.
+_KRON_MAX = 64
+
+
+def _sandwich(A: np.ndarray, Y: np.ndarray, B: np.ndarray, columns=None) -> np.ndarray:
+    """A Y_j B for every matrix Y_j of a C-contiguous stack (N, a, b); with ``columns``,
+    only those columns of each product, (N, a, len(columns)).
+
+    Small stacks go through one matrix product: row by row,
+    ``vec(A Y_j B) = vec(Y_j) (A' kron B)``.
+    """
     N, a, b = Y.shape
-    YB = (Y.reshape(N * a, b) @ B).reshape(N, a, B.shape[1])
+    cols = np.arange(B.shape[1]) if columns is None else np.asarray(columns)
+    if a * b <= _KRON_MAX:
+        K = np.kron(A.T, B)  # rows (i, k), columns (i', c): A[i', i] B[k, c]
+        if columns is not None:
+            K = K[:, (np.arange(a)[:, None] * B.shape[1] + cols).ravel()]
+        return (Y.reshape(N, a * b) @ K).reshape(N, a, cols.size)
+    YB = (Y.reshape(N * a, b) @ B[:, cols]).reshape(N, a, cols.size)
     return np.ascontiguousarray(np.tensordot(YB, A, axes=([1], [1])).transpose(0, 2, 1))
 
 
@@ -616,19 +635,20 @@ class _TwoLevelBase(ConditionalMethod):
         N = self.n_groups_
         eta = X @ self.beta_
         if groups.size == 0 or groups.max() < N:  # all clusters seen in fit
-            coef = np.take(self.b_ + self.mu_, groups, axis=0)
-            var = self._row_variance(groups)
-        else:
-            coef = np.empty((X.shape[0], Z.shape[1]))
-            known = groups < N
-            coef[known] = self.b_[groups[known]]
-            var = np.empty(X.shape[0])
-            var[known] = self._row_variance(groups[known])
-            codes, inverse = np.unique(groups[~known], return_inverse=True)
-            b_new, var_new = self._new_clusters(codes, observed, rng)
-            coef[~known] = b_new[inverse]
-            var[~known] = var_new[inverse]
-            coef += self.mu_
+            coef = np.ascontiguousarray((self.b_ + self.mu_).T)
+            for k in range(Z.shape[1]):  # the (few) random columns: one gather each
+                eta += Z[:, k] * coef[k].take(groups)
+            return eta, self._row_variance(groups)
+        coef = np.empty((X.shape[0], Z.shape[1]))
+        known = groups < N
+        coef[known] = self.b_[groups[known]]
+        var = np.empty(X.shape[0])
+        var[known] = self._row_variance(groups[known])
+        codes, inverse = np.unique(groups[~known], return_inverse=True)
+        b_new, var_new = self._new_clusters(codes, observed, rng)
+        coef[~known] = b_new[inverse]
+        var[~known] = var_new[inverse]
+        coef += self.mu_
         eta += np.einsum("ij,ij->i", Z, coef)
         return eta, var
 
@@ -662,7 +682,9 @@ class _TwoLevelBase(ConditionalMethod):
     def _draw_normal(self, design, rng, observed):
         """``x'beta + z'b_j + e`` with ``e`` normal with the rows' residual variances."""
         eta, var = self._predict_mean(design, rng, observed)
-        out = eta + np.sqrt(var) * rng.standard_normal(eta.shape[0])
+        out = rng.standard_normal(eta.shape[0])
+        out *= np.sqrt(var)
+        out += eta
         _check_finite(self._name, out)
         return out
 
