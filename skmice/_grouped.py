@@ -396,6 +396,15 @@ def _solve_small(L: np.ndarray, X: np.ndarray, trans: bool) -> np.ndarray:
     """Closed-form triangular solve for ``q = 1`` and ``q = 2``; ``X`` is (..., q, k)."""
     if L.shape[-1] == 1:
         return X / L[..., 0:1, 0:1]
+    if X.shape[-1] > 1:
+        # several right-hand sides: multiply by the inverse, one small product per
+        # matrix (the substitution below would run numpy's inner loop once per
+        # matrix and row, over only X.shape[-1] values)
+        inv = np.zeros(L.shape)
+        inv[..., 0, 0] = 1.0 / L[..., 0, 0]
+        inv[..., 1, 1] = 1.0 / L[..., 1, 1]
+        inv[..., 1, 0] = -L[..., 1, 0] * inv[..., 0, 0] * inv[..., 1, 1]
+        return np.matmul(np.swapaxes(inv, -1, -2) if trans else inv, X)
     l11, l21, l22 = L[..., 0, 0:1], L[..., 1, 0:1], L[..., 1, 1:2]
     out = np.empty(np.broadcast_shapes(L.shape[:-2], X.shape[:-2]) + X.shape[-2:])
     if trans:  # [l11 l21; 0 l22] x = b: back substitution
