@@ -32,6 +32,7 @@ from ._design import (
     varying_clusters,
 )
 from ._level_plan import LevelPlan
+from ._params import ParamNamesOnce
 from ._plan import KEEP_BYTES
 from ._random import as_seed_sequence
 from .exceptions import NumericalError
@@ -96,7 +97,7 @@ class _FittedFrame:
         return frame
 
 
-class MultilevelIterativeImputer(TransformerMixin, BaseEstimator):
+class MultilevelIterativeImputer(TransformerMixin, ParamNamesOnce, BaseEstimator):
     """Multilevel multiple imputation by chained equations (one imputation).
 
     Each incomplete column is imputed in turn from the others by its own

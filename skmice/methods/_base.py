@@ -23,6 +23,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from .._params import ParamNamesOnce
 from .._random import as_generator
 
 __all__ = [
@@ -241,7 +242,7 @@ class Design:
         )
 
 
-class ConditionalMethod(BaseEstimator):
+class ConditionalMethod(ParamNamesOnce, BaseEstimator):
     """Base class of the conditional imputation methods.
 
     The public :meth:`fit` and :meth:`sample` validate their input once (the
