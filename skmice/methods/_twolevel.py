@@ -300,8 +300,11 @@ def _prepare(design, y, method: str, mode: str, cache: dict | None = None) -> _P
 
 
 def _z_transform(pb: _Problem) -> np.ndarray:
-    """T_z with Z_c = Z T_z (standardised random design)."""
-    return pb.T[np.ix_(pb.zmap, pb.zmap)]
+    """T_z with Z_c = Z T_z (standardised random design); taken once per problem."""
+    Tz = getattr(pb, "Tz", None)
+    if Tz is None:
+        Tz = pb.Tz = pb.T[np.ix_(pb.zmap, pb.zmap)]
+    return Tz
 
 
 # ---------------------------------------------------------------------------
@@ -381,9 +384,8 @@ def _sandwich(A: np.ndarray, Y: np.ndarray, B: np.ndarray, columns=None) -> np.n
     N, a, b = Y.shape
     cols = np.arange(B.shape[1]) if columns is None else np.asarray(columns)
     if a * b <= _KRON_MAX:
-        K = np.kron(A.T, B)  # rows (i, k), columns (i', c): A[i', i] B[k, c]
-        if columns is not None:
-            K = K[:, (np.arange(a)[:, None] * B.shape[1] + cols).ravel()]
+        # the Kronecker product's wanted columns: rows (i, k), columns (i', c), A[i', i] B[k, c]
+        K = (A.T[:, None, :, None] * B[None, :, None, cols]).reshape(a * b, a * cols.size)
         return (Y.reshape(N, a * b) @ K).reshape(N, a, cols.size)
     YB = (Y.reshape(N * a, b) @ B[:, cols]).reshape(N, a, cols.size)
     return np.ascontiguousarray(np.tensordot(YB, A, axes=([1], [1])).transpose(0, 2, 1))
@@ -416,7 +418,7 @@ def _normal_step(pb: _Problem, psi, sigma2, rng, *, blocked=True, b=None):
         pb.yty
         - 2 * beta @ pb.Xty
         + beta @ pb.XtX @ beta
-        + np.vdot(b, np.einsum("jkl,jl->jk", pb.ZtZ, b) - 2 * Zr)
+        + np.vdot(b, np.matmul(pb.ZtZ, b[:, :, None])[:, :, 0] - 2 * Zr)
     )
     ssr = max(float(ssr), 0.0)
     sigma2 = float((ssr + SIGMA2_PRIOR_SCALE) / rng.chisquare(pb.n + SIGMA2_PRIOR_DF))

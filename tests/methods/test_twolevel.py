@@ -525,3 +525,17 @@ def test_heteroscedastic_starting_dispersion_with_few_clusters():
     design, y, _ = simulate(8, 20, seed=1, psi=np.array([[0.5]]))
     pb = _prepare(design, y, "test", "honour")
     assert _initial_dispersion(pb, 0.7, _ols(pb)) == (0.7, 0.1)
+
+
+@pytest.mark.parametrize("shape", [(7, 2, 5, 5), (3, 1, 4, 4), (5, 3, 6, 6), (4, 10, 11, 11)])
+def test_sandwich_matches_the_products_it_stands_for(shape):
+    from skmice.methods._twolevel import _sandwich
+
+    N, a, b, c = shape  # (4, 10, 11, 11) takes the path without the Kronecker product
+    rng = np.random.default_rng(0)
+    Y, A, B = rng.normal(size=(N, a, b)), rng.normal(size=(a, a)), rng.normal(size=(b, c))
+    expected = np.einsum("ij,njk,kl->nil", A, Y, B)
+    np.testing.assert_allclose(_sandwich(A, Y, B), expected, rtol=1e-12, atol=1e-12)
+    cols = np.array([c - 1, 0])
+    np.testing.assert_allclose(_sandwich(A, Y, B, cols), expected[:, :, cols], rtol=1e-12,
+                               atol=1e-12)
