@@ -388,7 +388,8 @@ class ConditionalMethod(ParamNamesOnce, BaseEstimator):
 
     # what fit keeps to reuse at the next visit (statistics of the data,
     # stamps of columns found finite); rebuilt on demand
-    _VISIT_STATE = ("_cache", "_finite_stamps", "_checked_groups", "_checked_targets")
+    _VISIT_STATE = ("_cache", "_finite_stamps", "_checked_groups", "_checked_targets",
+                    "_checked_designs")
 
     def _forget_visit_state(self) -> None:
         """Drop what ``fit`` kept to reuse at the next visit (the imputer calls

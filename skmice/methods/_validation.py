@@ -94,6 +94,9 @@ def check_design(method, design, n_rows: int | None = None, fitted: bool = False
         raise TypeError(f"{name}: design must be a Design, got {type(design).__name__}.")
     X = np.asarray(design.X)
     stamps, checked = _known_finite(method, design, X.shape[1] if X.ndim == 2 else -1)
+    again = _checked_before(method, design, stamps, checked, n_rows, fitted)
+    if again is not None:
+        return again
     X = _float2d(X, "X", name, checked)
     n = X.shape[0]
     if X.shape[1] == 0:
@@ -166,7 +169,60 @@ def check_design(method, design, n_rows: int | None = None, fitted: bool = False
         levels[0] = Level(groups, n_groups, Z, first.z_in_x, first.name, first.z_names)
     if stamps is not None:
         method.__dict__["_finite_stamps"].update(s for s in stamps[~checked].tolist() if s > 0)
+        _remember(method, design, X, Z, groups, W)
     return Design(X=X, W=W, levels=levels, stamps=stamps)
+
+
+def _key(design) -> tuple:
+    """The arrays of a design's fixed part and first level (compared by identity)
+    and its number of units."""
+    return (design.X, design.Z, design.groups, design.z_in_x, design.W), design.n_groups
+
+
+def _same(key, old) -> bool:
+    return old[1] == key[1] and all(a is b for a, b in zip(old[0], key[0]))
+
+
+def _remember(method, design, X, Z, groups, W) -> None:
+    """Keep a stamped design's arrays as checked, when nothing of it escapes the stamps:
+    no selection equation, and a random part that copies columns of X."""
+    z_in_x = design.z_in_x
+    if W is not None or (Z is not None and (z_in_x is None or not (
+            np.shape(z_in_x) == (Z.shape[1],) and np.all(np.asarray(z_in_x) >= 0)))):
+        return
+    kept = method.__dict__.setdefault("_checked_designs", [])
+    kept.append((_key(design), (X, Z, groups)))
+    del kept[:-_MAX_TRUSTED]
+
+
+def _checked_before(method, design, stamps, checked, n_rows, fitted):
+    """The checked design again, when the same arrays passed before; else None.
+
+    Only the columns of X with stamps not seen before are read (for NaN):
+    the others hold values found finite, Z copies columns of X, and a
+    stamped design keeps its unit codes.
+    """
+    if stamps is None:
+        return None
+    key = _key(design)
+    found = next((arrays for old, arrays in method.__dict__.get("_checked_designs", ())
+                  if _same(key, old)), None)
+    if found is None:
+        return None
+    X, Z, groups = found
+    if n_rows is not None and X.shape[0] != n_rows:
+        return None  # the full check names the mismatch
+    if fitted and (X.shape[1] != getattr(method, "n_features_in_", X.shape[1]) or (
+            Z is not None and Z.shape[1] != getattr(method, "n_features_z_", Z.shape[1]))):
+        return None
+    X = _float2d(X, "X", method._label(), checked)
+    method.__dict__["_finite_stamps"].update(s for s in stamps[~checked].tolist() if s > 0)
+    levels = list(design.levels)
+    first = levels[0] if levels else None
+    if first is not None:
+        levels[0] = Level(groups, int(design.n_groups), Z, first.z_in_x, first.name,
+                          first.z_names)
+    return Design(X=X, W=None, levels=levels, stamps=stamps)
 
 
 def check_target(method, y, stamped: bool = False) -> np.ndarray:

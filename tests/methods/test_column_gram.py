@@ -131,6 +131,34 @@ def test_target_and_codes_are_checked_again_unless_stamped_and_the_same_array():
     assert not {"_checked_groups", "_checked_targets", "_finite_stamps"} & set(vars(method))
 
 
+def test_a_design_checked_before_passes_again_only_with_the_same_arrays_and_known_stamps():
+    from skmice.methods._validation import check_design
+
+    g, N, U, y = _data()
+    method = TwoLevelNormal()
+    stamps = np.array(new_stamps(U.shape[1]))
+    d = Design(X=U, Z=U[:, :2].copy(), groups=g, n_groups=N, z_in_x=np.array([0, 1]),
+               stamps=stamps)
+    first = check_design(method, d, n_rows=len(y))
+    again = check_design(method, d, n_rows=len(y))
+    assert again.X is first.X and again.Z is first.Z and again.groups is first.groups
+    assert method._checked_designs
+    with pytest.raises(ValueError, match="one value per row"):
+        check_design(method, d, n_rows=len(y) - 1)
+    U[0, 2] = np.nan  # rewritten under a new stamp: checked in full
+    stamps[2] = new_stamps(1)[0]
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        check_design(method, d, n_rows=len(y))
+    U[0, 2] = 0.0
+    # a random column not copied from X has no stamp: never taken on trust
+    Z = np.column_stack([np.ones(len(y)), np.arange(len(y), dtype=float)])
+    own = Design(X=U, Z=Z, groups=g, n_groups=N, z_in_x=np.array([0, -1]), stamps=stamps)
+    check_design(method, own, n_rows=len(y))
+    Z[3, 1] = np.inf
+    with pytest.raises(ValueError, match="design.Z holds NaN"):
+        check_design(method, own, n_rows=len(y))
+
+
 def test_caches_are_not_pickled():
     import pickle
 
