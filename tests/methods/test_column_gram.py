@@ -159,6 +159,32 @@ def test_a_design_checked_before_passes_again_only_with_the_same_arrays_and_know
         check_design(method, own, n_rows=len(y))
 
 
+def test_checked_arrays_are_not_kept_alive_by_the_checks():
+    import gc
+    import weakref
+
+    g, N, U, y = _data()
+    method = TwoLevelNormal()
+    X = U.copy()
+    d = Design(X=X, Z=X[:, :1].copy(), groups=g.copy(), n_groups=N, z_in_x=np.array([0]),
+               stamps=np.array(new_stamps(U.shape[1])))
+    target = y.copy()
+    method.fit(d, target, 0)
+    assert method._checked_designs and method._checked_targets
+    # (the sampler's own cache keeps the last target and unit codes: one of each)
+    watched = [weakref.ref(a) for a in (X, d.Z)]
+    del X, d, target
+    gc.collect()
+    assert all(w() is None for w in watched)  # a design rebuilt at every visit is freed
+    # and a later design with new arrays is checked in full
+    bad = U.copy()
+    bad[0, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        method.fit(Design(X=bad, Z=bad[:, :1].copy(), groups=g, n_groups=N,
+                          z_in_x=np.array([0]), stamps=np.array(new_stamps(U.shape[1]))),
+                   y, 0)
+
+
 def test_caches_are_not_pickled():
     import pickle
 
