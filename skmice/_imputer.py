@@ -31,6 +31,7 @@ from ._design import (
     predictor_codes,
     varying_clusters,
 )
+from ._hooks import current_iteration_hook
 from ._level_plan import LevelPlan
 from ._params import ParamNamesOnce
 from ._plan import KEEP_BYTES
@@ -697,7 +698,7 @@ class MultilevelIterativeImputer(TransformerMixin, ParamNamesOnce, BaseEstimator
         with _single_threaded_blas():
             return self._fit_transform(X)
 
-    def _fit_transform(self, X, on_iteration=None):
+    def _fit_transform(self, X):
         self._validate_params()
         self._cluster_indices = self._resolve_cluster(*_column_labels(X))
         self._cluster_index = self._cluster_indices[0] if self._cluster_indices else None
@@ -781,6 +782,7 @@ class MultilevelIterativeImputer(TransformerMixin, ParamNamesOnce, BaseEstimator
         walk = self._walk(values, mask, targets, levels, rows)
         trace = []
         self._drops = {}
+        on_iteration = current_iteration_hook()
         for it in range(1, self.max_iter + 1):
             for c in self.visit_sequence_:
                 j = col_pos[c]

@@ -17,6 +17,7 @@ from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import clone
 
 from .._blas import single_threaded_blas
+from .._hooks import iteration_hook
 from .._imputer import MultilevelIterativeImputer
 from .._random import spawn_seeds
 from ._executor import run_on_loky, small_arguments
@@ -99,11 +100,8 @@ def fit_chain(imputer, X, seed: int, hook=None):
         X completed by the chain.
     """
     imp = seeded_imputer(imputer, seed)
-    with single_threaded_blas():
-        if hook is not None and isinstance(imp, MultilevelIterativeImputer):
-            completed = imp._fit_transform(X, on_iteration=hook)
-        else:
-            completed = imp.fit_transform(X)
+    with single_threaded_blas(), iteration_hook(hook):
+        completed = imp.fit_transform(X)
     return imp, completed
 
 

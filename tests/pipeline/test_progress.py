@@ -56,6 +56,34 @@ def test_multiple_impute_callback_once_per_chain_and_iteration(small, n_jobs):
 
 
 @pytest.mark.parametrize("n_jobs", [1, 2])
+def test_progress_keeps_the_output_container_of_set_output(small, n_jobs):
+    # chains followed iteration by iteration are fitted through the same public
+    # fit_transform: a pandas set_output applies to array input as without progress
+    X = small.to_numpy()
+    imp = MultilevelIterativeImputer(max_iter=2).set_output(transform="pandas")
+    events = []
+    followed = multiple_impute(X, imp, n_imputations=2, n_jobs=n_jobs, random_state=0,
+                               callback=events.append)
+    plain = multiple_impute(X, imp, n_imputations=2, n_jobs=n_jobs, random_state=0)
+    assert events == _expected(2, 2)
+    for a, b in zip(followed, plain):
+        assert isinstance(a, pd.DataFrame) and isinstance(b, pd.DataFrame)
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+
+def test_iteration_hook_is_scoped_to_its_context():
+    from skmice._hooks import current_iteration_hook, iteration_hook
+
+    calls = []
+    imp = MultilevelIterativeImputer(max_iter=3, random_state=0)
+    X = np.array([[1.0, 2.0], [np.nan, 1.0], [3.0, np.nan], [4.0, 5.0], [5.0, 4.0]])
+    with iteration_hook(lambda: calls.append(1)):
+        imp.fit_transform(X)
+    imp.fit_transform(X)  # outside: no call
+    assert calls == [1, 1, 1] and current_iteration_hook() is None
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
 def test_pipeline_callback_once_per_chain_and_iteration(clustered, n_jobs):
     X, y = clustered
     events = []
