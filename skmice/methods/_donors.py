@@ -68,13 +68,6 @@ def match_donors(sorted_means, queries, donors, rng) -> np.ndarray:
     return cand[np.arange(m), pick]
 
 
-def _segments(sizes: np.ndarray):
-    """Segment id and offset within the segment of every element of concatenated segments."""
-    starts = np.cumsum(sizes) - sizes
-    seg = np.repeat(np.arange(sizes.size), sizes)
-    return seg, np.arange(seg.size) - starts[seg], starts
-
-
 def _own_in_window(own_keys, n, clusters, lo, hi) -> np.ndarray:
     """Number of donors of ``clusters`` at sorted positions in ``[lo, hi)``."""
     base = clusters.astype(np.int64) * (n + 1)
@@ -165,30 +158,49 @@ def match_clustered_donors(
     E = _windows(sorted_means, donor_groups, q_pos, q_grp, P)
     lo = np.maximum(q_pos - E, 0)
     W = np.minimum(q_pos + E, n) - lo
-    seg, offset, _ = _segments(W)
-    cand = lo[seg] + offset
-    dist = np.abs(sorted_means[cand] - q_val[seg])
-    own = donor_groups[cand] == q_grp[seg]
-
-    # the P-th nearest distance per query group, of all donors and of other clusters
-    # ``offset`` also numbers the positions of any ordering sorted by segment first
-    def pth(d):
-        o = np.lexsort((d, seg))
-        at = o[offset == P[seg[o]] - 1]
-        out = np.full(P.size, np.inf)
-        out[seg[at]] = d[at]
-        return out
-
-    d_other = np.where(own, np.inf, dist)
-    use_other = pth(d_other) <= pth(dist) + q_tol
-    eff = np.where(use_other[seg], d_other, dist)
-
-    o = np.lexsort((rng.random(eff.size), eff, seg))  # nearest first, ties at random
-    pool = o[offset < P[seg[o]]]  # the P nearest of each query group, grouped
-    shuffled = pool[np.lexsort((rng.random(pool.size), seg[pool]))]
+    # query groups in classes of window width (windows double: a few classes),
+    # each class a matrix of candidate positions, one row per query group
     starts = np.cumsum(P) - P
+    pools = np.empty(int(P.sum()), dtype=np.int64)  # each group's pool, shuffled, in a row
+    width_class = np.ceil(np.log2(np.maximum(W, 1))).astype(np.int64)
+    for cls in np.unique(width_class).tolist():  # loop over width classes, not groups
+        g = np.flatnonzero(width_class == cls)
+        chosen = _pools(sorted_means, donor_groups, lo[g], W[g], q_val[g], q_grp[g],
+                        q_tol[g], P[g], rng)
+        k = np.arange(chosen.shape[1])
+        kept = k < P[g][:, None]
+        pools[(starts[g][:, None] + k)[kept]] = chosen[kept]
     # distinct within a query group (as far as there are donors: n may be < m_g)
-    pick = shuffled[starts[group_of] + rank % P[group_of]]
     out = np.empty(m, dtype=np.int64)
-    out[order] = cand[pick]
+    out[order] = pools[starts[group_of] + rank % P[group_of]]
     return out
+
+
+def _pools(sorted_means, donor_groups, lo, W, q_val, q_grp, q_tol, P, rng) -> np.ndarray:
+    """The ``P`` nearest donors of each query group, in random order (positions).
+
+    One row per query group: its window of candidates ``lo + [0, W)``, padded
+    to the widest. Donors of other clusters are used when the ``P``-th
+    nearest of them lies within ``q_tol`` of the ``P``-th nearest of all;
+    ties in distance are broken at random.
+    """
+    n = sorted_means.shape[0]
+    cols = np.arange(int(W.max()))
+    valid = cols < W[:, None]
+    cand = np.minimum(lo[:, None] + cols, n - 1)
+    dist = np.where(valid, np.abs(sorted_means[cand] - q_val[:, None]), np.inf)
+    d_other = np.where(donor_groups[cand] == q_grp[:, None], np.inf, dist)
+    at = (P - 1)[:, None]
+
+    def pth(d):  # the P-th nearest distance of each row
+        return np.take_along_axis(np.sort(d, axis=1), at, axis=1)[:, 0]
+
+    use_other = pth(d_other) <= pth(dist) + q_tol
+    eff = np.where(use_other[:, None], d_other, dist)
+    # nearest first, the padding after every candidate, ties at random
+    o = np.lexsort((rng.random(eff.shape), ~valid, eff), axis=1)[:, : int(P.max())]
+    keys = rng.random(o.shape)
+    keys[np.arange(o.shape[1]) >= P[:, None]] = 2.0  # only the P nearest are shuffled
+    shuffled = np.take_along_axis(o, np.argsort(keys, axis=1), axis=1)
+    return np.take_along_axis(cand, shuffled, axis=1)
+
