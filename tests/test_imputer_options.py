@@ -80,7 +80,11 @@ def test_warnings_of_the_chains_reach_the_caller_once(n_jobs):
     with pytest.warns(UserWarning, match="remove_collinear") as record:
         multiple_impute(X, MultilevelIterativeImputer(cluster="c", max_iter=2, max_corr=0.9),
                         n_imputations=3, n_jobs=n_jobs, random_state=0)
-    assert sum("remove_collinear" in str(w.message) for w in record) == 1
+    # each distinct warning once, however many chains raised it (the chains may
+    # differ in what they drop: a correlation near max_corr after imputation)
+    messages = [str(w.message) for w in record if "remove_collinear" in str(w.message)]
+    assert messages and len(messages) == len(set(messages))
+    assert all("'y': 'x'" in m for m in messages)
 
 
 @pytest.mark.parametrize("value,exc", [(0.0, ValueError), (1.5, ValueError), ("high", TypeError)])
