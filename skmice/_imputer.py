@@ -1040,8 +1040,9 @@ class MultilevelIterativeImputer(TransformerMixin, ParamNamesOnce, BaseEstimator
         walk.versions[j] += 1
         return imputed
 
-    def _select_predictors(self, plan, y_obs, name, log, it) -> np.ndarray:
-        """Columns of the design kept for fitting: constant or collinear ones dropped."""
+    def _select_predictors(self, plan, y_obs, name, log, it) -> np.ndarray | None:
+        """Columns of the design kept for fitting: constant or collinear ones dropped
+        (None: all of them, and the plan's designs are handed over as they are)."""
         keep = np.ones(plan.p, dtype=bool)
         if self.remove_collinear and keep.size > 1:
             drops = plan.collinear_drops(y_obs, eps=_SINGULAR, max_corr=self.max_corr)
@@ -1052,7 +1053,7 @@ class MultilevelIterativeImputer(TransformerMixin, ParamNamesOnce, BaseEstimator
                                 detail=f"constant or collinear: {dropped}"))
                 for i, why in drops.items():
                     self._drops.setdefault((name, plan.x_names[1 + i]), why.split(" ")[0])
-        return keep
+        return None if keep.all() else keep
 
     def _warn_drops(self):
         """One warning per fit naming every dropped predictor, its target and why."""
