@@ -9,11 +9,10 @@ input again.
 
 from __future__ import annotations
 
-import weakref
-
 import numpy as np
 
 from ._base import Design, Level
+from ._remembered import Remembered
 
 __all__ = ["check_design", "check_observed", "check_target"]
 
@@ -21,47 +20,22 @@ __all__ = ["check_design", "check_observed", "check_target"]
 # Stamps of columns found finite kept per method, up to this many.
 _MAX_FINITE_STAMPS = 4096
 
-# Arrays of stamped designs checked before (unit codes, targets, whole
-# designs), kept per method up to this many: a stamped design promises not to
-# change its unit codes and target in place, so the same array passes without
-# a second look. They are kept by weak reference: a design rebuilt at every
-# visit (a very large one) must not be held alive by its checks.
-_MAX_TRUSTED = 4
+# Arrays of stamped designs checked before (unit codes, targets, whole designs),
+# remembered per method by weak reference (:class:`Remembered`): a stamped
+# design promises not to change its unit codes and target in place, so the
+# same array passes without a second look.
 
 
-def _refs(arrays) -> tuple | None:
-    """Weak references to ``arrays`` (None entries kept as None); None if one
-    of them cannot be referenced weakly (it is then not remembered)."""
-    try:
-        return tuple(None if a is None else weakref.ref(a) for a in arrays)
-    except TypeError:
-        return None
-
-
-_GONE = object()  # an array no longer alive: equal to nothing
-
-
-def _alive(refs) -> tuple:
-    return tuple(None if r is None else _GONE if r() is None else r() for r in refs)
-
-
-def _is_kept(kept, arrays) -> bool:
-    """Whether ``arrays`` are, one by one, the arrays of an entry of ``kept``."""
-    return any(all(a is b for a, b in zip(_alive(refs), arrays)) for refs in kept)
-
-
-def _keep(kept: list, refs) -> None:
-    if refs is not None:
-        kept.append(refs)
-        del kept[:-_MAX_TRUSTED]
+def _remembered(method, key: str) -> Remembered:
+    return method.__dict__.setdefault(key, Remembered())
 
 
 def _seen_before(method, key: str, a) -> bool:
     """Whether ``a`` (an array of a stamped design) was checked before; remember it."""
-    kept = method.__dict__.setdefault(key, [])
-    if _is_kept(kept, (a,)):
+    seen = _remembered(method, key)
+    if seen.find((a,)) is not None:
         return True
-    _keep(kept, _refs((a,)))
+    seen.add((a,))
     return False
 
 
@@ -217,9 +191,7 @@ def _remember(method, design, X, Z, groups, W) -> None:
             np.shape(z_in_x) == (Z.shape[1],) and np.all(np.asarray(z_in_x) >= 0)))):
         return
     arrays, n_groups = _key(design)
-    refs = _refs((*arrays, X, Z, groups))
-    if refs is not None:
-        _keep(method.__dict__.setdefault("_checked_designs", []), (n_groups, refs))
+    _remembered(method, "_checked_designs").add(arrays, extra=(X, Z, groups), tag=n_groups)
 
 
 def _checked_before(method, design, stamps, checked, n_rows, fitted):
@@ -232,13 +204,10 @@ def _checked_before(method, design, stamps, checked, n_rows, fitted):
     if stamps is None:
         return None
     arrays, n_groups = _key(design)
-    for kept_groups, refs in method.__dict__.get("_checked_designs", ()):
-        alive = _alive(refs)
-        if kept_groups == n_groups and all(a is b for a, b in zip(alive, arrays)):
-            X, Z, groups = alive[len(arrays):]
-            break
-    else:
+    found = _remembered(method, "_checked_designs").find(arrays, tag=n_groups)
+    if found is None:
         return None
+    X, Z, groups = found
     if n_rows is not None and X.shape[0] != n_rows:
         return None  # the full check names the mismatch
     if fitted and (X.shape[1] != getattr(method, "n_features_in_", X.shape[1]) or (
@@ -267,7 +236,7 @@ def check_target(method, y, stamped: bool = False) -> np.ndarray:
     y = np.asarray(y, dtype=np.float64)
     if y.ndim != 1:
         raise ValueError(f"{name}: y must be 1-D, got shape {y.shape}.")
-    if stamped and _is_kept(method.__dict__.get("_checked_targets", ()), (y,)):
+    if stamped and _remembered(method, "_checked_targets").find((y,)) is not None:
         return y
     finite = np.isfinite(y)
     if method.needs_all_rows:
