@@ -167,13 +167,20 @@ def check_design(method, design, n_rows: int | None = None, fitted: bool = False
                 f"{name}: the design has {X.shape[1]} fixed and {Z.shape[1]} random "
                 f"columns; fit saw {want} and {want_z}."
             )
+    if stamps is not None:
+        _remember(method, design, X, Z, groups, W)
+    return _checked(method, design, X, Z, groups, n_groups, W, stamps, checked)
+
+
+def _checked(method, design, X, Z, groups, n_groups, W, stamps, checked) -> Design:
+    """The design made of its checked arrays (the first level's rebuilt with them);
+    the stamps of the columns just found finite are recorded."""
     levels = list(design.levels)
     if levels:
         first = levels[0]
         levels[0] = Level(groups, n_groups, Z, first.z_in_x, first.name, first.z_names)
     if stamps is not None:
         method.__dict__["_finite_stamps"].update(s for s in stamps[~checked].tolist() if s > 0)
-        _remember(method, design, X, Z, groups, W)
     return Design(X=X, W=W, levels=levels, stamps=stamps)
 
 
@@ -214,13 +221,7 @@ def _checked_before(method, design, stamps, checked, n_rows, fitted):
             Z is not None and Z.shape[1] != getattr(method, "n_features_z_", Z.shape[1]))):
         return None
     X = _float2d(X, "X", method._label(), checked)
-    method.__dict__["_finite_stamps"].update(s for s in stamps[~checked].tolist() if s > 0)
-    levels = list(design.levels)
-    first = levels[0] if levels else None
-    if first is not None:
-        levels[0] = Level(groups, int(design.n_groups), Z, first.z_in_x, first.name,
-                          first.z_names)
-    return Design(X=X, W=None, levels=levels, stamps=stamps)
+    return _checked(method, design, X, Z, groups, n_groups, None, stamps, checked)
 
 
 def check_target(method, y, stamped: bool = False) -> np.ndarray:
