@@ -636,22 +636,22 @@ class _TwoLevelBase(ConditionalMethod):
         X, Z, groups = design.X, design.Z, design.groups
         N = self.n_groups_
         eta = X @ self.beta_
+        coef, units = self.b_ + self.mu_, groups  # coefficients per unit, each row's unit
         if groups.size == 0 or groups.max() < N:  # all clusters seen in fit
-            coef = np.ascontiguousarray((self.b_ + self.mu_).T)
-            for k in range(Z.shape[1]):  # the (few) random columns: one gather each
-                eta += Z[:, k] * coef[k].take(groups)
-            return eta, self._row_variance(groups)
-        coef = np.empty((X.shape[0], Z.shape[1]))
-        known = groups < N
-        coef[known] = self.b_[groups[known]]
-        var = np.empty(X.shape[0])
-        var[known] = self._row_variance(groups[known])
-        codes, inverse = np.unique(groups[~known], return_inverse=True)
-        b_new, var_new = self._new_clusters(codes, observed, rng)
-        coef[~known] = b_new[inverse]
-        var[~known] = var_new[inverse]
-        coef += self.mu_
-        eta += np.einsum("ij,ij->i", Z, coef)
+            var = self._row_variance(groups)
+        else:  # new clusters: their effects drawn, appended to the table
+            known = groups < N
+            codes, inverse = np.unique(groups[~known], return_inverse=True)
+            b_new, var_new = self._new_clusters(codes, observed, rng)
+            coef = np.vstack([coef, b_new + self.mu_])
+            units = groups.copy()
+            units[~known] = N + inverse
+            var = np.empty(X.shape[0])
+            var[known] = self._row_variance(groups[known])
+            var[~known] = var_new[inverse]
+        coef = np.ascontiguousarray(coef.T)
+        for k in range(Z.shape[1]):  # the (few) random columns: one gather each
+            eta += Z[:, k] * coef[k].take(units)
         return eta, var
 
     def _new_cluster_stats(self, codes, observed):
