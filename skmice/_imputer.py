@@ -417,11 +417,8 @@ class MultilevelIterativeImputer(TransformerMixin, ParamNamesOnce, BaseEstimator
                 for k, j in enumerate(self._cluster_indices)]
 
     def _cluster_codes(self, values_raw: pd.Series | np.ndarray, fit: bool, level: int = 0):
-        found = None
-        if fit and isinstance(values_raw, np.ndarray) and _is_integer(values_raw.dtype):
-            found = _integer_codes(values_raw)
-        if found is not None:
-            return self._known_units(*found, level)
+        if fit and isinstance(values_raw, np.ndarray) and not _may_be_missing(values_raw.dtype):
+            return self._known_units(*_factorize_sorted(values_raw), level)
         series = values_raw if isinstance(values_raw, pd.Series) else pd.Series(values_raw)
         column = cluster_columns(self.cluster)[level]
         if _may_be_missing(series.dtype) and series.isna().any():
@@ -1289,18 +1286,20 @@ def _may_be_missing(dtype) -> bool:
     return not (isinstance(dtype, np.dtype) and dtype.kind in "iub")
 
 
-def _factorize_sorted(series: pd.Series) -> tuple[np.ndarray, object]:
+def _factorize_sorted(labels) -> tuple[np.ndarray, object]:
     """Codes of a cluster column's labels and the labels, sorted (first-seen order if unsortable).
 
-    As ``pd.factorize(series, sort=True)``; the labels come as an array or an Index.
+    As ``pd.factorize(labels, sort=True)`` for a Series or a numpy array; the
+    labels come as an array or an Index.
     """
-    found = _integer_codes(series.to_numpy()) if _is_integer(series.dtype) else None
+    ids = labels.to_numpy() if isinstance(labels, pd.Series) else labels
+    found = _integer_codes(ids) if _is_integer(ids.dtype) else None
     if found is not None:
         return found
     try:
-        return pd.factorize(series, sort=True)
+        return pd.factorize(labels, sort=True)
     except TypeError:  # labels of mixed types: first-seen order
-        return pd.factorize(series, sort=False)
+        return pd.factorize(labels, sort=False)
 
 
 def _is_integer(dtype) -> bool:
