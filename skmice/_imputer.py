@@ -776,7 +776,7 @@ class MultilevelIterativeImputer(TransformerMixin, ParamNamesOnce, BaseEstimator
         self._initial_fill(values, mask, rng, rows)
         values = np.asfortranarray(values)  # column access is contiguous
         self._warn_levels(targets)
-        walk = self._walk(values, mask, targets, levels, rows)
+        walk = self._walk(values, targets, levels, rows)
         trace = []
         self._drops = {}
         on_iteration = current_iteration_hook()
@@ -895,16 +895,16 @@ class MultilevelIterativeImputer(TransformerMixin, ParamNamesOnce, BaseEstimator
             else:
                 self._pools[j] = col.copy() if pick is None else col[pick]
 
-    def _initial_fill(self, values, mask, rng, rows=None):
+    def _initial_fill(self, values, mask, rng, rows):
         """Fill the missing entries of the imputed columns from their pools.
 
-        ``rows`` (optional) holds the missing rows of the targets (see
-        :func:`_target_rows`); the others are read from ``mask``.
+        ``rows`` holds the missing rows of the targets (see :func:`_target_rows`);
+        those of the other columns filled are read from ``mask``.
         """
         for j in range(values.shape[1]):
             if j not in self._codings and j not in self._initial_only:
                 continue
-            mis = rows[j]["mis"] if rows is not None and j in rows else np.flatnonzero(mask[:, j])
+            mis = rows[j]["mis"] if j in rows else np.flatnonzero(mask[:, j])
             if not mis.size:
                 continue
             col, pool = values[:, j], self._pools[j]  # col: a view, written in place
@@ -973,14 +973,12 @@ class MultilevelIterativeImputer(TransformerMixin, ParamNamesOnce, BaseEstimator
         chosen = positions(spec, "")
         return dict.fromkeys(range(len(columns)), chosen)
 
-    def _walk(self, values, mask, targets, levels, target_rows=None) -> _Walk:
+    def _walk(self, values, targets, levels, target_rows) -> _Walk:
         """The state of a run over ``values``: a design plan per target, write counts.
 
-        ``target_rows`` (optional): the targets' observed and missing rows,
-        as :func:`_target_rows` gives them from ``mask``.
+        ``target_rows``: the targets' observed and missing rows
+        (:func:`_target_rows`).
         """
-        if target_rows is None:
-            target_rows = _target_rows(mask, targets)
         plans = {}
         for j in targets:
             method = self.methods_[self._infos[j].name]
@@ -1234,11 +1232,12 @@ class MultilevelIterativeImputer(TransformerMixin, ParamNamesOnce, BaseEstimator
             np.random.SeedSequence(self._transform_seed.entropy,
                                    spawn_key=self._transform_seed.spawn_key)
         )
-        self._initial_fill(values, mask, rng)
-        values = np.asfortranarray(values)
         order = [columns.index(c) for c in self.visit_sequence_ if mask[:, columns.index(c)].any()]
         order += [j for j in todo if j not in order]
-        walk = self._walk(values, mask, order, levels)
+        rows = _target_rows(mask, order)
+        self._initial_fill(values, mask, rng, rows)
+        values = np.asfortranarray(values)
+        walk = self._walk(values, order, levels, rows)
         for _ in range(self.max_iter):
             for j in order:
                 self._visit(walk, j, rng, None, 0, fit_mode=False)
