@@ -5,18 +5,29 @@ visit, and between two visits only the columns of the predictors imputed in
 the meantime change. :class:`ColumnGram` keeps, for every pair of columns,
 the per-cluster sums of their product (and their total), keyed by the
 columns' stamps (:class:`~skmice.methods.Design` ``stamps``); a call
-computes only the pairs with a column it has not seen, one pass over the
-rows per new column, and :meth:`ColumnGram.retain` forgets the pairs of
-columns rewritten since. Without stamps every pair is computed afresh.
+computes only the pairs with a column it has not seen, and
+:meth:`ColumnGram.retain` forgets the pairs of columns rewritten since.
+Without stamps every pair is computed afresh.
+
+The per-cluster products of the left columns ``L`` (the random part, or
+every column for the heteroscedastic sampler) with the right columns come
+from one sparse product: a matrix with ``|L|`` entries per row, ``L_i[k]`` at
+row ``units_i * |L| + k``, times the right columns gives every cluster's
+``L_j'R_j`` at once, each right column read once. The totals of pairs
+without a left column come from one dense product (BLAS).
 """
 
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
-from .._grouped import cluster_crossprods
+from .._stamps import new_stamps
 
 __all__ = ["ColumnGram"]
+
+# Left blocks (by their columns' stamps) whose values are kept between calls.
+_KEEP_LEFT = 3
 
 
 class ColumnGram:
@@ -26,8 +37,8 @@ class ColumnGram:
     ----------
     index : sparse matrix of shape (n_groups, n_rows)
         The cluster-indicator matrix of the rows
-        (:func:`skmice._grouped.cluster_indicator`); its values serve as
-        scratch space and are restored.
+        (:func:`skmice._grouped.cluster_indicator`); kept as ``index`` for
+        callers that share it. Its values are never changed.
 
     Examples
     --------
@@ -48,11 +59,42 @@ class ColumnGram:
 
     def __init__(self, index):
         self.index = index
-        self._pairs = {}  # (stamp, stamp) -> per-cluster sums of the product
+        self._units = _unit_codes(index)
+        self._structure = {}  # width -> the left matrix (its values set at each use)
+        self._left = {}  # stamps of a left block -> its values copied, row by row
+        self._pairs = {}  # (left columns' stamps, stamp) -> per-cluster products
         self._totals = {}  # (stamp, stamp) -> its sum over the rows
 
-    def products(self, U, y, stamps, left, right, per_cluster: bool = True):
-        """Per-cluster cross-products of columns of ``[U | y]`` and their totals.
+    def retain(self, stamps) -> list:
+        """Start a call: forget the pairs with a column whose stamp is not among
+        ``stamps``, and return the stamps to use, a fresh one for each unknown column
+        (stamp <= 0: computed afresh, its products never read back by a later call).
+
+        Parameters
+        ----------
+        stamps : sequence of int, length r + 1
+            The stamps of the columns of ``[U | y]``.
+
+        Returns
+        -------
+        list of int
+            The stamps to pass to :meth:`per_cluster` and :meth:`totals`.
+        """
+        stamps = [int(s) for s in stamps]
+        unknown = [i for i, s in enumerate(stamps) if s <= 0]
+        if unknown:
+            for i, s in zip(unknown, new_stamps(len(unknown))):
+                stamps[i] = int(s)
+        current = set(stamps)
+        self._pairs = {k: v for k, v in self._pairs.items()
+                       if k[1] in current and current.issuperset(k[0])}
+        self._totals = {k: v for k, v in self._totals.items()
+                        if k[0] in current and k[1] in current}
+        self._left = {k: v for k, v in self._left.items() if current.issuperset(k)}
+        return stamps
+
+    def per_cluster(self, U, y, stamps, left, right=None, left_values=None) -> np.ndarray:
+        """Per-cluster cross-products of columns of ``[U | y]``.
 
         Parameters
         ----------
@@ -61,67 +103,167 @@ class ColumnGram:
         y : ndarray of shape (n_rows,)
             The target (position ``r``).
         stamps : sequence of int, length r + 1
-            Each column's stamp; a column with a stamp <= 0 is computed afresh
-            and not kept.
-        left, right : sequence of int
-            Positions of the left and right factors' columns in ``[U | y]``.
-        per_cluster : bool, default=True
-            Return the per-cluster sums (else None in their place: only the
-            totals are wanted).
+            Each column's stamp, as returned by :meth:`retain`.
+        left : sequence of int
+            Positions of the left factor's columns in ``[U | y]``.
+        right : sequence of int, optional
+            Positions of the right factor's columns; all of them by default.
+        left_values : ndarray of shape (n_rows, len(left)), optional
+            The left columns as one C-contiguous array, when the caller has one
+            (such as the design's ``Z``): read in place of a copy.
 
         Returns
         -------
-        per_cluster : ndarray of shape (n_groups, len(left), len(right)) or None
-            ``[U_j | y_j][:, left]' [U_j | y_j][:, right]``.
-        totals : ndarray of shape (len(left), len(right))
-            Their sums over the clusters.
+        ndarray of shape (n_groups, len(left), len(right))
+            ``[U_j | y_j][:, left]' [U_j | y_j][:, right]`` for every cluster.
         """
-        # unknown columns (stamp <= 0) get identifiers of this call only
-        stamps = [int(s) if s > 0 else -1 - i for i, s in enumerate(stamps)]
-        keys = [[(min(stamps[a], stamps[b]), max(stamps[a], stamps[b])) for b in right]
-                for a in left]
-        wanted = self._pairs if per_cluster else self._totals
-        compute = self._compute if per_cluster else self._compute_totals
-        for row in keys:
-            for b, key in zip(right, row):
-                if key not in wanted:  # one pass gives all of b's pairs
-                    compute(U, y, b, stamps)
-        totals = np.array([[self._totals[key] for key in row] for row in keys])
-        out = None
-        if per_cluster:
-            out = np.empty((self.index.shape[0], len(left), len(right)))
-            for i, row in enumerate(keys):
-                for k, key in enumerate(row):
-                    out[:, i, k] = self._pairs[key]
-        if min(stamps) <= 0:  # nothing of this call's own columns is kept
-            self._pairs = {k: v for k, v in self._pairs.items() if k[0] > 0}
-            self._totals = {k: v for k, v in self._totals.items() if k[0] > 0}
-        return out, totals
+        left = [int(a) for a in left]
+        right = list(range(U.shape[1] + 1)) if right is None else [int(b) for b in right]
+        owner = tuple(stamps[a] for a in left)
+        missing = sorted({b for b in right if (owner, stamps[b]) not in self._pairs})
+        if missing:
+            self._compute(U, y, left, missing, stamps, left_values)
+        out = np.empty((self.index.shape[0], len(left), len(right)))
+        for k, b in enumerate(right):
+            out[:, :, k] = self._pairs[owner, stamps[b]]
+        return out
 
-    def retain(self, stamps) -> None:
-        """Forget the pairs with a column whose stamp is not among ``stamps``."""
-        current = {int(s) for s in stamps}
-        self._pairs = {k: v for k, v in self._pairs.items() if k[0] in current and k[1] in current}
-        self._totals = {k: v for k, v in self._totals.items()
-                        if k[0] in current and k[1] in current}
+    def totals(self, U, y, stamps) -> np.ndarray:
+        """The Gram matrix of ``[U | y]``, of shape (r + 1, r + 1).
 
-    def _compute(self, U, y, a, stamps) -> None:
-        """Column ``a``'s per-cluster products with every column: one pass over the rows."""
-        column = y if a == U.shape[1] else U[:, a]
+        Pairs already summed from per-cluster products are not read again; the
+        columns new since the last call are read against every column in one
+        dense product.
+
+        Parameters
+        ----------
+        U, y, stamps
+            As in :meth:`per_cluster`.
+        """
+        r = U.shape[1]
+        key = _key(stamps)
+        new = [b for b in range(r + 1) if key(b, b) not in self._totals]
+        if new:
+            self._compute_totals(U, y, new, stamps)
+        missing = sorted({b for b in range(r + 1) for a in range(b)
+                          if key(a, b) not in self._totals})
+        if missing:
+            self._compute_totals(U, y, missing, stamps)
+        return np.array([[self._totals[key(a, b)] for b in range(r + 1)]
+                         for a in range(r + 1)])
+
+    def _compute(self, U, y, left, cols, stamps, left_values=None) -> None:
+        """The per-cluster products of the ``left`` columns with ``cols``: one sparse
+        product, each column of ``cols`` read once."""
         N = self.index.shape[0]
-        with_U, with_y = cluster_crossprods(None, N, column[:, None], U, y, indicator=self.index)
-        sums = np.empty((N, U.shape[1] + 1))
-        sums[:, :-1] = with_U[:, 0]
-        sums[:, -1] = with_y[:, 0]
-        totals = sums.sum(axis=0)
-        for b, t in enumerate(stamps):
-            key = (min(stamps[a], t), max(stamps[a], t))
-            self._pairs[key] = sums[:, b]
-            self._totals[key] = float(totals[b])
+        S = self._left_matrix(len(left), U.shape[0])
+        S.data = self._left_values(U, y, left, stamps, left_values)
+        try:
+            R = _columns(U, [b for b in cols if b < U.shape[1]])
+            parts = []
+            if R is not None:
+                parts.append((S @ R).reshape(N, len(left), -1))
+            if cols[-1] == U.shape[1]:
+                parts.append((S @ y).reshape(N, len(left), 1))
+        finally:  # the matrix kept must not keep the caller's arrays alive
+            S.data = np.broadcast_to(0.0, S.data.shape)
+        sums = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=2)
+        owner = tuple(stamps[a] for a in left)
+        for k, b in enumerate(cols):
+            self._pairs[owner, stamps[b]] = sums[:, :, k]
 
-    def _compute_totals(self, U, y, a, stamps) -> None:
-        """Column ``a``'s products with every column, summed over the rows."""
-        column = y if a == U.shape[1] else U[:, a]
-        totals = np.append(column @ U, column @ y)
-        for b, t in enumerate(stamps):
-            self._totals[(min(stamps[a], t), max(stamps[a], t))] = float(totals[b])
+    def _compute_totals(self, U, y, cols, stamps) -> None:
+        """The products of ``cols`` with every column of ``[U | y]``, summed over the rows."""
+        r = U.shape[1]
+        in_u = [b for b in cols if b < r]
+        with_y = cols[-1] == r
+        T = np.empty((r + 1, len(cols)))
+        Uy = U.T @ y if with_y else None
+        if len(in_u) == 1:  # one column (the usual visit): two matrix-vector products
+            column = U[:, in_u[0]]
+            T[:r, 0] = U.T @ column
+            T[r, 0] = Uy[in_u[0]] if with_y else y @ column
+        elif in_u:  # several: the whole Gram matrix in one product (BLAS)
+            T[:r, : len(in_u)] = (U.T @ U)[:, in_u]
+            T[r, : len(in_u)] = (Uy if with_y else y @ U)[in_u]
+        if with_y:
+            T[:r, -1] = Uy
+            T[r, -1] = y @ y
+        key = _key(stamps)
+        for k, b in enumerate(cols):
+            for a in range(r + 1):
+                self._totals[key(a, b)] = float(T[a, k])
+
+    def _left_matrix(self, width: int, n: int):
+        """Sparse ``(n_groups * width, n_rows)`` with ``width`` entries per column, at
+        rows ``units_i * width + k``: its values (``data``) are set by the caller."""
+        S = self._structure.get(width)
+        if S is None:
+            indices, indptr = _structure(self._units, width)
+            S = sp.csc_array((np.zeros(n * width), indices, indptr),
+                             shape=(self.index.shape[0] * width, n))
+            self._structure[width] = S
+        return S
+
+    def _left_values(self, U, y, left, stamps, left_values=None) -> np.ndarray:
+        """The left columns row by row (``L.ravel()``): the caller's array when it
+        has one, else a copy kept while the columns keep their stamps."""
+        width = len(left)
+        if left_values is not None and left_values.flags.c_contiguous:
+            return left_values.reshape(-1)
+        if left == list(range(width)) and width == U.shape[1] and U.flags.c_contiguous:
+            return U.reshape(-1)  # every column of U, already row by row
+        owner = tuple(stamps[a] for a in left)
+        values = self._left.get(owner)
+        if values is None:
+            values = np.empty((U.shape[0], width))
+            for k, a in enumerate(left):
+                values[:, k] = y if a == U.shape[1] else U[:, a]
+            values = values.reshape(-1)
+            self._left = dict(list(self._left.items())[-_KEEP_LEFT + 1:])
+            self._left[owner] = values
+        return values
+
+
+def _key(stamps):
+    """The key of the pair of columns ``(a, b)``: their stamps, smaller first."""
+
+    def key(a, b):
+        s, t = stamps[a], stamps[b]
+        return (s, t) if s <= t else (t, s)
+
+    return key
+
+
+def _columns(U, cols):
+    """``U[:, cols]`` as a C-contiguous array (None when ``cols`` is empty)."""
+    if not cols:
+        return None
+    if len(cols) == U.shape[1] and cols == list(range(U.shape[1])):
+        return np.ascontiguousarray(U)
+    if len(cols) == 1:
+        return np.ascontiguousarray(U[:, cols[0]])[:, None]
+    return np.ascontiguousarray(U[:, cols])
+
+
+def _unit_codes(index) -> np.ndarray:
+    """Each row's unit code, read back from a cluster-indicator matrix."""
+    if sp.issparse(index) and index.format == "csc":
+        return np.asarray(index.indices)
+    csr = index.tocsr() if index.format != "csr" else index
+    counts = np.diff(csr.indptr)
+    codes = np.empty(index.shape[1], dtype=csr.indices.dtype)
+    codes[csr.indices] = np.repeat(np.arange(index.shape[0], dtype=codes.dtype), counts)
+    return codes
+
+
+def _structure(units: np.ndarray, width: int):
+    """Row indices and column pointers of the left matrix of ``width`` columns."""
+    n = units.shape[0]
+    big = max(n * width, (int(units.max(initial=0)) + 1) * width) >= np.iinfo(np.int32).max
+    dtype = np.int64 if big else np.int32
+    if width == 1:
+        indices = units.astype(dtype, copy=True)
+    else:
+        indices = (units.astype(dtype)[:, None] * width + np.arange(width, dtype=dtype)).ravel()
+    return indices, np.arange(0, n * width + 1, width, dtype=dtype)

@@ -223,18 +223,19 @@ def _prepare(design, y, method: str, mode: str, cache: dict | None = None) -> _P
     gram_of = _column_gram(groups, N, cache, trusted)
     stamps = _column_stamps(design, n_x, r, mode)
 
-    def gram(U, stamps):
+    def gram(U, stamps, left_values=None):
         # per-cluster cross-products with [U | y]: U_j'[U_j | y_j]
-        # (heteroscedastic; U'U is their sum) or Z_j'[U_j | y_j]; the pairs of
-        # columns whose stamps are unchanged since the last visit are reused
-        stamps = [*stamps, y_stamp]
+        # (heteroscedastic; U'U is their sum) or Z_j'[U_j | y_j], and the Gram
+        # matrix of [U | y]; the pairs of columns whose stamps are unchanged
+        # since the last visit are reused
+        stamps = gram_of.retain([*stamps, y_stamp])
         left = range(r) if hetero else zmap
-        per_cluster, _ = gram_of.products(U, ys, stamps, left, range(r + 1))
-        _, totals = gram_of.products(U, ys, stamps, range(r + 1), range(r + 1), False)
-        return per_cluster, totals
+        per_cluster = gram_of.per_cluster(U, ys, stamps, left, left_values=left_values)
+        return per_cluster, gram_of.totals(U, ys, stamps), stamps
 
-    gram_of.retain([*stamps, y_stamp])
-    per_cluster, totals = gram(U, stamps)
+    # Z itself holds the left columns of the normal model (each equal to its column of X)
+    z_values = Z if mode == "normal" and Z.flags.c_contiguous else None
+    per_cluster, totals, used = gram(U, stamps, z_values)
     UtU = totals[:r, :r]
     _check_intercept(U, "Z" if mode == "ignore" else "X", method, UtU[0, 0])
     if not np.all(np.isfinite(UtU)):
@@ -246,7 +247,7 @@ def _prepare(design, y, method: str, mode: str, cache: dict | None = None) -> _P
     if np.any(far):  # centre physically, then redo the cross-products
         offset[far] = U[:, far].mean(axis=0)
         U = U - offset
-        per_cluster, totals = gram(U, np.where(far, 0, stamps))  # centred: not kept
+        per_cluster, totals, used = gram(U, np.where(far, 0, stamps))  # centred: not kept
         UtU = totals[:r, :r]
         mean = UtU[0] / n
         var = np.maximum(np.diag(UtU) / n - mean**2, 0.0)
@@ -274,7 +275,7 @@ def _prepare(design, y, method: str, mode: str, cache: dict | None = None) -> _P
         pb.counts = per_cluster[:, 0, 0].copy()
         UtUy_j = _sandwich(T.T, per_cluster, T1)  # (N, r, r + 1), standardised
         Uty = totals[:r, r]
-        pb.yty_j = gram_of.products(U, ys, [*stamps, y_stamp], [r], [r])[0][:, 0, 0]
+        pb.yty_j = gram_of.per_cluster(U, ys, used, [r], [r])[:, 0, 0]
         pb.yty = float(totals[r, r])
         pb.XtX_j = np.ascontiguousarray(UtUy_j[:, fixed[:, None], fixed])
         pb.Xty_j = UtUy_j[:, fixed, r]

@@ -35,27 +35,27 @@ def test_products_match_brute_force_and_follow_rewrites(stamped):
             U[:, 3] = rng.standard_normal(U.shape[0])
             if stamped:
                 stamps[3] = new_stamps(1)[0]
-        gram.retain(stamps)
+        used = gram.retain(stamps)
+        assert stamped or not gram._pairs  # unknown columns: nothing stale read back
         for left in ([0, 2], [0, 1, 2, 3, 4]):
-            per, tot = gram.products(U, y, stamps, left, range(5))
+            per = gram.per_cluster(U, y, used, left)
             want_per, want_tot = _brute(g, N, U, y, left, list(range(5)))
             np.testing.assert_allclose(per, want_per, rtol=1e-12, atol=1e-12)
-            np.testing.assert_allclose(tot, want_tot, rtol=1e-12, atol=1e-12)
-    # unknown columns are never kept, so nothing stale can be read back
-    assert stamped or not gram._pairs
+            tot = gram.totals(U, y, used)
+            np.testing.assert_allclose(tot[left], want_tot, rtol=1e-12, atol=1e-12)
 
 
 def test_only_the_rewritten_column_is_read_again():
     g, N, U, y = _data()
     gram = ColumnGram(cluster_indicator(g, N))
     stamps = new_stamps(5)
-    gram.products(U, y, stamps, [0, 1], range(5))
+    gram.per_cluster(U, y, gram.retain(stamps), [0, 1])
     passes = []
     original = gram._compute
-    gram._compute = lambda U, y, a, s: (passes.append(a), original(U, y, a, s))
+    gram._compute = lambda U, y, left, cols, *rest: (passes.extend(cols),
+                                                     original(U, y, left, cols, *rest))
     stamps[3] = new_stamps(1)[0]
-    gram.retain(stamps)
-    gram.products(U, y, stamps, [0, 1], range(5))
+    gram.per_cluster(U, y, gram.retain(stamps), [0, 1])
     assert passes == [3]
 
 
@@ -88,7 +88,8 @@ def test_far_columns_are_centred_and_not_kept():
     a = _prepare(d, y, "2l.pan", "normal", cache)
     b = _prepare(Design(X=U, Z=U[:, :2], groups=g, n_groups=N), y, "2l.pan", "normal", None)
     np.testing.assert_allclose(a.ZtXy, b.ZtXy, rtol=1e-10, atol=1e-10)
-    assert all(min(k) > 0 for k in cache["gram"]._pairs)
+    # the centred column's products are not kept under its stamp
+    assert not any(stamps[1] in (*left, right) for left, right in cache["gram"]._pairs)
 
 
 def test_stamped_design_checks_new_columns_for_nan():
@@ -205,19 +206,20 @@ def test_imputer_rereads_only_the_predictor_imputed_since(monkeypatch):
     passes = []
     original = ColumnGram._compute
 
-    def counted(self, U, y, a, stamps):
-        passes.append(a)
-        return original(self, U, y, a, stamps)
+    def counted(self, U, y, left, cols, *rest):
+        passes.append(list(cols))
+        return original(self, U, y, left, cols, *rest)
 
     monkeypatch.setattr(ColumnGram, "_compute", counted)
     imp = MultilevelIterativeImputer(cluster="cluster", methods={"y1": "2l.pan", "y2": "2l.pan"},
                                      predictor_matrix=b.predictor_matrix, max_iter=4,
                                      random_state=0)
     imp.fit_transform(b.data)
-    q1 = int((b.predictor_matrix.loc["y1"] == 2).sum()) + 1
-    q2 = int((b.predictor_matrix.loc["y2"] == 2).sum()) + 1
-    # first visit: one pass per column of Z; then one per visit (the other target)
-    assert len(passes) == q1 + q2 + 2 * 3
+    # first visit of each target: every column of [X | y] once; then, at every
+    # visit, only the other target (the predictor imputed since)
+    width = [int((b.predictor_matrix.loc[t] > 0).sum()) + 2 for t in ("y1", "y2")]  # 1, X, y
+    assert [len(cols) for cols in passes[:2]] == width
+    assert [len(cols) for cols in passes[2:]] == [1] * (2 * 3)
 
 
 def test_visit_state_dropped_after_fit():
