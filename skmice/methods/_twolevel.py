@@ -419,7 +419,7 @@ def _normal_step(pb: _Problem, psi, sigma2, rng, *, blocked=True, b=None):
         pb.yty
         - 2 * beta @ pb.Xty
         + beta @ pb.XtX @ beta
-        + np.vdot(b, np.matmul(pb.ZtZ, b[:, :, None])[:, :, 0] - 2 * Zr)
+        + np.vdot(b, np.einsum("jkl,jl->jk", pb.ZtZ, b) - 2 * Zr)
     )
     ssr = max(float(ssr), 0.0)
     sigma2 = float((ssr + SIGMA2_PRIOR_SCALE) / rng.chisquare(pb.n + SIGMA2_PRIOR_DF))

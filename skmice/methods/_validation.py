@@ -39,6 +39,18 @@ def _seen_before(method, key: str, a) -> bool:
     return False
 
 
+def all_finite(a: np.ndarray) -> bool:
+    """Whether every value of the float array ``a`` is finite.
+
+    The sum of squares (one BLAS dot product: ``np.vdot`` raises no
+    floating-point warning) decides at once when it is finite: NaN and
+    infinities propagate through it. The values are tested one by one only
+    when it is not, which finite values above about 1e154 can cause by
+    overflowing.
+    """
+    return bool(np.isfinite(np.vdot(a, a)) or np.isfinite(a).all())
+
+
 def _float2d(a, name: str, method: str, checked=None) -> np.ndarray:
     """``a`` as a 2-d float64 array; its columns finite (but those ``checked``)."""
     a = np.asarray(a, dtype=np.float64)
@@ -48,9 +60,9 @@ def _float2d(a, name: str, method: str, checked=None) -> np.ndarray:
         raise ValueError(f"{method}: design.{name} must be 2-dimensional, got shape {a.shape}.")
     if checked is not None and checked.shape == (a.shape[1],) and checked.any():
         # the columns not checked before, each through a view (no copy of the block)
-        finite = all(np.isfinite(a[:, k]).all() for k in np.flatnonzero(~checked).tolist())
+        finite = all(all_finite(a[:, k]) for k in np.flatnonzero(~checked).tolist())
     else:
-        finite = np.isfinite(a).all()
+        finite = all_finite(a)
     if not finite:
         raise ValueError(f"{method}: design.{name} holds NaN or infinite values.")
     return np.ascontiguousarray(a)
@@ -239,12 +251,11 @@ def check_target(method, y, stamped: bool = False) -> np.ndarray:
         raise ValueError(f"{name}: y must be 1-D, got shape {y.shape}.")
     if stamped and _remembered(method, "_checked_targets").find((y,)) is not None:
         return y
-    finite = np.isfinite(y)
     if method.needs_all_rows:
         if np.isinf(y).any():
             raise ValueError(f"{name}: y holds infinite values.")
-        finite = finite.any()
-    elif not finite.all():
+        finite = np.isfinite(y).any()
+    elif not (finite := all_finite(y)):
         raise ValueError(f"{name}: y holds NaN or infinite values; pass the observed rows only.")
     if y.shape[0] == 0 or not np.any(finite):
         raise ValueError(f"{name}: there are no observed values of the target to fit on.")

@@ -236,3 +236,24 @@ def test_visit_state_dropped_after_fit():
     # transform of new data still works, and a refit gives the same imputations
     assert imp.transform(b.data).shape == b.data.shape
     np.testing.assert_array_equal(imp.fit_transform(b.data).to_numpy(), first.to_numpy())
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("layout", ["C", "F", "column"])
+def test_all_finite_finds_every_non_finite_value_and_survives_overflow(bad, layout):
+    import warnings
+
+    from skmice.methods._validation import all_finite
+
+    a = np.full((50, 3), 1e300)  # finite, but its sum of squares overflows
+    if layout == "F":
+        a = np.asfortranarray(a)
+    view = a[:, 1] if layout == "column" else a
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no floating-point warning reaches the caller
+        assert all_finite(view)
+        view[17] = bad
+        assert not all_finite(view)
+        view[17] = 0.0
+        view[:] = 1.0
+        assert all_finite(view) and all_finite(np.zeros(0))
