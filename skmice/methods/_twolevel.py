@@ -612,6 +612,16 @@ class _TwoLevelBase(ConditionalMethod):
             "Tz": _z_transform(pb),
         }
 
+    def _internal_state(self, pb: _Problem):
+        """The sampler's state of the last fit, in its internal (standardised) units,
+        when this problem standardises the target and the random part as that fit
+        did (the chained equations refit on the same observed rows); else None."""
+        sc, state = getattr(self, "_scaling_", None), getattr(self, "_internal_", None)
+        if sc is None or state is None or sc["y_scale"] != pb.y_scale:
+            return None
+        Tz = _z_transform(pb)
+        return state if sc["Tz"].shape == Tz.shape and np.array_equal(sc["Tz"], Tz) else None
+
     def _store_coefficients(self, pb: _Problem, coef, b_o, psi_o):
         """Split the fixed coefficients on U into ``beta_`` (X) and ``mu_`` (Z)."""
         q = pb.q
@@ -830,9 +840,13 @@ class TwoLevelNormal(_TwoLevelBase):
             and self.psi_.shape == (pb.q, pb.q)
         )
         if warm:
-            psi = _to_internal_psi(pb, self.psi_)
-            psi = (psi + psi.T) / 2
-            sigma2 = self.sigma2_ / pb.y_scale**2
+            kept = self._internal_state(pb)
+            if kept is not None:  # carried over in internal units, no conversion
+                psi, sigma2 = kept["psi"], kept["sigma2"]
+            else:
+                psi = _to_internal_psi(pb, self.psi_)
+                psi = (psi + psi.T) / 2
+                sigma2 = self.sigma2_ / pb.y_scale**2
             warm = np.all(np.isfinite(psi)) and np.isfinite(sigma2) and sigma2 > 0
         if not warm:
             sigma2, psi = _initial_values(pb)
@@ -1024,14 +1038,18 @@ class TwoLevelHeteroscedastic(_TwoLevelBase):
             and self.psi_.shape == (pb.q, pb.q)
             and getattr(self, "_mode_", None) == self.fixed_effects
         ):
-            s2y = pb.y_scale**2
-            psi = _to_internal_psi(pb, self.psi_)
-            state = {
-                "psi": (psi + psi.T) / 2,
-                "tau": s2y / prev,
-                "sigma2_0": self.sigma2_0_ / s2y,
-                "theta": self.theta_,
-            }
+            kept = self._internal_state(pb)
+            if kept is not None:  # carried over in internal units, no conversion
+                state = {k: kept[k] for k in ("psi", "tau", "sigma2_0", "theta")}
+            else:
+                s2y = pb.y_scale**2
+                psi = _to_internal_psi(pb, self.psi_)
+                state = {
+                    "psi": (psi + psi.T) / 2,
+                    "tau": s2y / prev,
+                    "sigma2_0": self.sigma2_0_ / s2y,
+                    "theta": self.theta_,
+                }
             if not all(np.all(np.isfinite(v)) for v in state.values()):
                 state = None
         if state is None:

@@ -539,3 +539,26 @@ def test_sandwich_matches_the_products_it_stands_for(shape):
     cols = np.array([c - 1, 0])
     np.testing.assert_allclose(_sandwich(A, Y, B, cols), expected[:, :, cols], rtol=1e-12,
                                atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["2l.pan", "2l.norm"])
+def test_warm_state_carries_over_in_internal_units(name, monkeypatch):
+    from skmice.methods import _twolevel
+
+    rng = np.random.default_rng(0)
+    n, N = 400, 20
+    g = rng.integers(0, N, n)
+    x = rng.standard_normal(n)
+    X = np.column_stack([np.ones(n), x])
+    y = 1.0 + 0.5 * x + rng.standard_normal(N)[g] + rng.standard_normal(n)
+    design = Design(X=X, Z=X.copy(), groups=g, n_groups=N)
+    method = get_method(name).fit(design, y, 1)
+    calls = []
+    original = _twolevel._to_internal_psi
+    monkeypatch.setattr(_twolevel, "_to_internal_psi",
+                        lambda pb, psi: (calls.append(1), original(pb, psi))[1])
+    method.fit(design, y, 2)  # same standardisation: the internal state is reused
+    assert calls == []
+    method.fit(design, 10.0 * y, 3)  # the target rescaled: converted through psi_
+    assert calls == [1]
+    assert np.all(np.isfinite(method.psi_))
