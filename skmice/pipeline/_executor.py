@@ -1,8 +1,8 @@
 """Small tasks on joblib's loky workers, without ``joblib.Parallel``'s polling.
 
-``joblib.Parallel`` collects results by polling every 10 ms, which adds
-about 10 ms to every call: a tenth of a short multiple imputation (five
-chains of 20,000 rows take about 80 ms on two cores). When no joblib
+``joblib.Parallel`` collects results by polling every 10 ms, which adds up
+to that much to every call: much of a short multiple imputation
+(``benchmarks/README.rst`` has the numbers). When no joblib
 configuration is active (the default loky backend) and the tasks' arguments
 are small (below joblib's 1 MB threshold for sharing arrays through memory
 maps, so that nothing is memory-mapped), :func:`run_on_loky` lets a
