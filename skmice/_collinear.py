@@ -131,7 +131,8 @@ class ObservedGram:
         self._state = None
         self._drops = None
 
-    def drops(self, X: np.ndarray, changed, eps: float, max_corr: float) -> dict:
+    def drops(self, X: np.ndarray, changed, eps: float, max_corr: float,
+              rows: dict | None = None) -> dict:
         """The columns of ``X[:, 1:]`` to drop (as :func:`skmice._design.collinear_drops`).
 
         Parameters
@@ -143,6 +144,9 @@ class ObservedGram:
             intercept); only these are read again. None: all of them.
         eps, max_corr : float
             As in :func:`skmice._design.collinear_drops`.
+        rows : dict, optional
+            For changed columns of ``X``: the only rows where they may have
+            changed (the others are not read again).
 
         Returns
         -------
@@ -159,18 +163,23 @@ class ObservedGram:
         if self._state is None or changed is None or self._state[1].shape[0] != k + 1:
             self._state = shifted_gram(X[:, 1:], self.y)
         else:
-            rows = np.array(sorted(c - 1 for c in changed if c > 0), dtype=np.intp)
-            if not rows.size and self._drops is not None:
+            cols = np.array(sorted(c - 1 for c in changed if c > 0), dtype=np.intp)
+            if not cols.size and self._drops is not None:
                 return dict(self._drops)
             A, G, sums, first = self._state
-            for c in rows.tolist():  # each changed column: one shifted copy, one product
-                first[c] = X[0, c + 1]
-                np.subtract(X[:, c + 1], first[c], out=A[c])
-                sums[c] = A[c].sum()
-            if rows.size:
-                cross = A @ A[rows].T if rows.size > 1 else (A @ A[rows[0]])[:, None]
-                G[:, rows] = cross
-                G[rows, :] = cross.T
+            for c in cols.tolist():  # each changed column: one shifted copy, one product
+                at = None if rows is None else rows.get(c + 1)
+                if at is None:
+                    first[c] = X[0, c + 1]
+                    np.subtract(X[:, c + 1], first[c], out=A[c])
+                    sums[c] = A[c].sum()
+                else:  # only these rows changed (the shift stays): rewritten by position
+                    A[c, at] = X[:, c + 1][at] - first[c]
+                    sums[c] = A[c].sum()
+            if cols.size:
+                cross = A @ A[cols].T if cols.size > 1 else (A @ A[cols[0]])[:, None]
+                G[:, cols] = cross
+                G[cols, :] = cross.T
         _, G, sums, first = self._state
         self._drops = drops_from_gram(G, sums, first, n, eps, max_corr)
         return dict(self._drops)

@@ -776,7 +776,7 @@ class MultilevelIterativeImputer(TransformerMixin, ParamNamesOnce, BaseEstimator
         self._initial_fill(values, mask, rng, rows)
         values = np.asfortranarray(values)  # column access is contiguous
         self._warn_levels(targets)
-        walk = self._walk(values, targets, levels, rows)
+        walk = self._walk(values, targets, levels, rows, mask)
         trace = []
         self._drops = {}
         on_iteration = current_iteration_hook()
@@ -973,11 +973,12 @@ class MultilevelIterativeImputer(TransformerMixin, ParamNamesOnce, BaseEstimator
         chosen = positions(spec, "")
         return dict.fromkeys(range(len(columns)), chosen)
 
-    def _walk(self, values, targets, levels, target_rows) -> _Walk:
+    def _walk(self, values, targets, levels, target_rows, mask) -> _Walk:
         """The state of a run over ``values``: a design plan per target, write counts.
 
         ``target_rows``: the targets' observed and missing rows
-        (:func:`_target_rows`).
+        (:func:`_target_rows`); ``mask``: the missing cells (the only ones
+        a visit rewrites).
         """
         plans = {}
         for j in targets:
@@ -986,7 +987,7 @@ class MultilevelIterativeImputer(TransformerMixin, ParamNamesOnce, BaseEstimator
             if method.needs_all_rows:
                 rows["all"] = np.arange(values.shape[0])
             plans[j] = LevelPlan(self._builder, j, levels, method.needs_groups,
-                                 method.needs_selection, rows,
+                                 method.needs_selection, rows, missing=mask,
                                  mean_levels=self._mean_levels.get(j))
         keep = sum(plan.nbytes() for plan in plans.values()) <= KEEP_BYTES
         for plan in plans.values():
@@ -1237,7 +1238,7 @@ class MultilevelIterativeImputer(TransformerMixin, ParamNamesOnce, BaseEstimator
         rows = _target_rows(mask, order)
         self._initial_fill(values, mask, rng, rows)
         values = np.asfortranarray(values)
-        walk = self._walk(values, order, levels, rows)
+        walk = self._walk(values, order, levels, rows, mask)
         for _ in range(self.max_iter):
             for j in order:
                 self._visit(walk, j, rng, None, 0, fit_mode=False)

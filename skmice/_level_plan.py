@@ -25,7 +25,7 @@ class LevelPlan(TargetPlan):
 
     Parameters
     ----------
-    builder, target, levels, two_level, selection, rows, keep
+    builder, target, levels, two_level, selection, rows, keep, missing
         As for :class:`~skmice._plan.TargetPlan`.
     mean_levels : list of int, optional
         Positions of the grouping levels (lowest first) whose unit means of
@@ -39,8 +39,8 @@ class LevelPlan(TargetPlan):
     """
 
     def __init__(self, builder, target, levels, two_level, selection, rows, keep=True, *,
-                 mean_levels=None):
-        super().__init__(builder, target, levels, two_level, selection, rows, keep)
+                 missing=None, mean_levels=None):
+        super().__init__(builder, target, levels, two_level, selection, rows, keep, missing)
         self.z_sources = [None] * (self.q if two_level else 0)
         for b in self.blocks:
             if b.z is not None:

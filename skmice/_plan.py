@@ -27,6 +27,23 @@ __all__ = ["TargetPlan"]
 # instead of kept between visits.
 KEEP_BYTES = 512 * 2**20
 
+# A block is rewritten in full when more than this share of its rows may have
+# changed (a gather and scatter by position would cost more).
+_SCATTER_SHARE = 0.25
+
+
+def _write(A, rows, cols: slice, block) -> None:
+    """``A[rows, cols] = block``; every row when ``rows`` is None (nothing for a
+    block with no columns in ``A``: a predictor of the selection equation only)."""
+    if cols.stop == cols.start:
+        return
+    if rows is None:
+        A[:, cols] = block
+    elif cols.stop - cols.start == 1:
+        A[:, cols.start][rows] = block[:, 0]  # a column view: a direct scatter
+    else:
+        A[rows, cols] = block
+
 
 @dataclass
 class _Block:
@@ -63,9 +80,14 @@ class TargetPlan:
     keep : bool
         Keep the arrays between visits (refresh changed blocks only);
         otherwise they are built afresh at every visit.
+    missing : ndarray of bool of shape (n, k), optional
+        The data's missing cells. After a block's first write, only the rows
+        where its source column is missing are rewritten (the only cells
+        the chained equations change); without it, every row.
     """
 
-    def __init__(self, builder, target, levels, two_level, selection, rows, keep=True):
+    def __init__(self, builder, target, levels, two_level, selection, rows, keep=True,
+                 missing=None):
         self.levels = list(levels)
         groups, n_groups = (self.levels[0][:2]) if self.levels else (None, 0)
         self.groups, self.n_groups = groups, n_groups
@@ -112,6 +134,8 @@ class TargetPlan:
         self.p, self.q, self.r = p, q, r
         self.z_in_x = np.asarray(z_in_x, dtype=np.int64)
         self._seen = {}
+        self._missing = missing
+        self._changing = {}  # (part, source) -> (positions in the part, data rows) or None
         self._arrays = None
         self._gram = None  # the collinearity check of the observed rows
         self._owned = None  # the columns of X each source writes (made on first use)
@@ -154,7 +178,8 @@ class TargetPlan:
             self._seen = {}
             self._gram = None
         for b in self.blocks:
-            if self._seen.get(b.source) == versions[b.source]:
+            last = self._seen.get(b.source)
+            if last == versions[b.source]:
                 continue
             self._seen[b.source] = versions[b.source]
             expand = self._expand[b.source]
@@ -164,19 +189,40 @@ class TargetPlan:
                                       expand(values[:, b.source]))[self.groups]
             for part, idx in self.rows.items():
                 X, Z, W, _ = self._arrays[part]
-                block = expand(np.take(values[:, b.source], idx))  # a column view, gathered
+                # after the first write, the rows where the source is missing only
+                rows = None if last is None or means is not None else \
+                    self._changing_rows(part, b.source)
+                if rows is None:
+                    block = expand(np.take(values[:, b.source], idx))  # a column view, gathered
+                else:
+                    block = expand(np.take(values[:, b.source], rows[1]))
                 self._restamp(part, b.x, b.x_mean)
-                X[:, b.x] = block
+                at = None if rows is None else rows[0]
+                _write(X, at, b.x, block)
                 if b.z is not None:
-                    Z[:, b.z] = block
+                    _write(Z, at, b.z, block)
                 if b.w is not None:
-                    W[:, b.w] = block
+                    _write(W, at, b.w, block)
                 if means is not None:
                     part_means = means[idx]
                     if b.x_mean is not None:
                         X[:, b.x_mean] = part_means
                     if b.w_mean is not None:
                         W[:, b.w_mean] = part_means
+
+    def _changing_rows(self, part, source):
+        """The positions in ``part`` where ``source`` is missing, and their data rows;
+        None (rewrite every row) without the missing cells or when most rows change."""
+        key = (part, source)
+        if key not in self._changing:
+            rows = None
+            if self._missing is not None:
+                idx = self.rows[part]
+                pos = np.flatnonzero(self._missing[idx, source])
+                if pos.size <= _SCATTER_SHARE * idx.size:
+                    rows = (pos, idx[pos])
+            self._changing[key] = rows
+        return self._changing[key]
 
     def _restamp(self, part, *slices) -> None:
         """Fresh stamps for the columns of X in ``slices`` (None entries skipped)."""
@@ -226,9 +272,17 @@ class TargetPlan:
         if self._gram is None:
             self._gram = (ObservedGram(y), {})
         gram, seen = self._gram
-        changed = self._x_columns(s for s, v in self._seen.items() if seen.get(s) != v)
+        sources = [s for s, v in self._seen.items() if seen.get(s) != v]
+        changed = self._x_columns(sources)
+        # the columns of a block rewritten by position (after its first write, as
+        # the collinearity check's own copy): the same rows are read again
+        rows = {}
+        for b in self.blocks:
+            at = self._changing.get(("obs", b.source)) if b.source in seen else None
+            if at is not None and b.source in sources and b.x_mean is None:
+                rows.update(dict.fromkeys(range(b.x.start, b.x.stop), at[0]))
         self._gram = (gram, dict(self._seen))
-        return gram.drops(X, changed, eps, max_corr)
+        return gram.drops(X, changed, eps, max_corr, rows)
 
     def _x_columns(self, sources) -> set:
         """The columns of X written from these sources, and those of no block (always)."""
