@@ -150,7 +150,7 @@ class TargetPlan:
         for part, idx in self.rows.items():
             self._stamps[part][0] = new_stamps(1)[0]  # the intercept
             n = len(idx)
-            X = np.empty((n, self.p))
+            X = np.empty((n, self.p), order="F")  # column by column: refreshed by column
             X[:, 0] = 1.0
             Z = W = None
             if self.two_level:

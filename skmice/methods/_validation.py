@@ -52,7 +52,8 @@ def all_finite(a: np.ndarray) -> bool:
 
 
 def _float2d(a, name: str, method: str, checked=None) -> np.ndarray:
-    """``a`` as a 2-d float64 array; its columns finite (but those ``checked``)."""
+    """``a`` as a 2-d float64 array, C- or F-contiguous (the imputer's designs are
+    column-major); its columns finite (but those ``checked``)."""
     a = np.asarray(a, dtype=np.float64)
     if a.ndim == 1:
         a = a[:, None]
@@ -65,7 +66,7 @@ def _float2d(a, name: str, method: str, checked=None) -> np.ndarray:
         finite = all_finite(a)
     if not finite:
         raise ValueError(f"{method}: design.{name} holds NaN or infinite values.")
-    return np.ascontiguousarray(a)
+    return a if a.flags.f_contiguous or a.flags.c_contiguous else np.ascontiguousarray(a)
 
 
 def _known_finite(method, design, p: int):
