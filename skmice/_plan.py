@@ -101,6 +101,7 @@ class TargetPlan:
         z_in_x = [0] if two_level else []
         p, q, r = 1, 1 if two_level else 0, 1
         self._expand = {}
+        self._numeric = set()  # sources whose block is the column itself
         for j in np.flatnonzero((row > 0) | (row == -4) | (row == -3)):
             code = row[j]
             names = builder.block_names(j)
@@ -131,6 +132,8 @@ class TargetPlan:
             self.blocks.append(_Block(j, x if x is not None else slice(0, 0), z, x_mean, w,
                                       w_mean))
             self._expand[j] = builder.expander(j)
+            if builder.infos[j].storage == "numeric":
+                self._numeric.add(j)
         self.p, self.q, self.r = p, q, r
         self.z_in_x = np.asarray(z_in_x, dtype=np.int64)
         self._seen = {}
@@ -192,13 +195,15 @@ class TargetPlan:
                 # after the first write, the rows where the source is missing only
                 rows = None if last is None or means is not None else \
                     self._changing_rows(part, b.source)
-                if rows is None:
-                    block = expand(np.take(values[:, b.source], idx))  # a column view, gathered
-                else:
-                    block = expand(np.take(values[:, b.source], rows[1]))
                 self._restamp(part, b.x, b.x_mean)
                 at = None if rows is None else rows[0]
-                _write(X, at, b.x, block)
+                if at is None and b.source in self._numeric and b.x.stop > b.x.start:
+                    # gathered straight into X's column (contiguous: X is column-major)
+                    block = np.take(values[:, b.source], idx, out=X[:, b.x.start], mode="clip")
+                    block = block[:, None]
+                else:
+                    block = expand(np.take(values[:, b.source], idx if at is None else rows[1]))
+                    _write(X, at, b.x, block)
                 if b.z is not None:
                     _write(Z, at, b.z, block)
                 if b.w is not None:

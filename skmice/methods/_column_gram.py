@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from .._grouped import cluster_indicator
 from .._stamps import new_stamps
 
 __all__ = ["ColumnGram"]
@@ -35,35 +36,48 @@ class ColumnGram:
 
     Parameters
     ----------
+    groups : ndarray of int of shape (n_rows,)
+        Unit code of each row, in ``[0, n_groups)`` (checked by the caller).
+    n_groups : int
+        Number of units.
+
+    Attributes
+    ----------
     index : sparse matrix of shape (n_groups, n_rows)
         The cluster-indicator matrix of the rows
-        (:func:`skmice._grouped.cluster_indicator`); kept as ``index`` for
-        callers that share it. Its values are never changed.
+        (:func:`skmice._grouped.cluster_indicator`), made when first read,
+        for callers that share it.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from skmice._grouped import cluster_indicator
     >>> from skmice.methods._column_gram import ColumnGram
     >>> g = np.array([0, 0, 1])
     >>> U, y = np.array([[1.0], [1.0], [1.0]]), np.array([2.0, 3.0, 5.0])
-    >>> gram = ColumnGram(cluster_indicator(g, 2))
-    >>> per_cluster, totals = gram.products(U, y, [7, 8], [0, 1], [0, 1])
-    >>> per_cluster[0]
-    array([[ 2.,  5.],
-           [ 5., 13.]])
-    >>> totals
+    >>> gram = ColumnGram(g, 2)
+    >>> stamps = gram.retain([7, 8])  # the stamps of U's column and of y
+    >>> gram.per_cluster(U, y, stamps, [0])[0]  # cluster 0: 1'[1 | y]
+    array([[2., 5.]])
+    >>> gram.totals(U, y, stamps)
     array([[ 3., 10.],
            [10., 38.]])
     """
 
-    def __init__(self, index):
-        self.index = index
-        self._units = _unit_codes(index)
+    def __init__(self, groups, n_groups: int):
+        self._units = np.asarray(groups)
+        self.n_groups = int(n_groups)
+        self._index = None
         self._structure = {}  # width -> the left matrix (its values set at each use)
         self._left = {}  # stamps of a left block -> its values copied, row by row
         self._pairs = {}  # (left columns' stamps, stamp) -> per-cluster products
         self._totals = {}  # (stamp, stamp) -> its sum over the rows
+
+    @property
+    def index(self):
+        """The cluster-indicator matrix of the rows, made when first read."""
+        if self._index is None:
+            self._index = cluster_indicator(self._units, self.n_groups)
+        return self._index
 
     def retain(self, stamps) -> list:
         """Start a call: forget the pairs with a column whose stamp is not among
@@ -123,7 +137,7 @@ class ColumnGram:
         missing = sorted({b for b in right if (owner, stamps[b]) not in self._pairs})
         if missing:
             self._compute(U, y, left, missing, stamps, left_values)
-        out = np.empty((self.index.shape[0], len(left), len(right)))
+        out = np.empty((self.n_groups, len(left), len(right)))
         for k, b in enumerate(right):
             out[:, :, k] = self._pairs[owner, stamps[b]]
         return out
@@ -155,7 +169,7 @@ class ColumnGram:
     def _compute(self, U, y, left, cols, stamps, left_values=None) -> None:
         """The per-cluster products of the ``left`` columns with ``cols``: one sparse
         product, each column of ``cols`` read once."""
-        N = self.index.shape[0]
+        N = self.n_groups
         S = self._left_matrix(len(left), U.shape[0])
         S.data = self._left_values(U, y, left, stamps, left_values)
         try:
@@ -201,7 +215,7 @@ class ColumnGram:
         if S is None:
             indices, indptr = _structure(self._units, width)
             S = sp.csc_array((np.zeros(n * width), indices, indptr),
-                             shape=(self.index.shape[0] * width, n))
+                             shape=(self.n_groups * width, n))
             self._structure[width] = S
         return S
 
@@ -244,17 +258,6 @@ def _columns(U, cols):
     if len(cols) == 1:
         return np.ascontiguousarray(U[:, cols[0]])[:, None]
     return np.ascontiguousarray(U[:, cols])
-
-
-def _unit_codes(index) -> np.ndarray:
-    """Each row's unit code, read back from a cluster-indicator matrix."""
-    if sp.issparse(index) and index.format == "csc":
-        return np.asarray(index.indices)
-    csr = index.tocsr() if index.format != "csr" else index
-    counts = np.diff(csr.indptr)
-    codes = np.empty(index.shape[1], dtype=csr.indices.dtype)
-    codes[csr.indices] = np.repeat(np.arange(index.shape[0], dtype=codes.dtype), counts)
-    return codes
 
 
 def _structure(units: np.ndarray, width: int):

@@ -298,7 +298,7 @@ def statistics(design: Design, y: np.ndarray, levels, cols, method: str,
             if index is None:
                 index = cache["index"][k] = cluster_indicator(unit[k], N)
         parts.append(LevelStats(c, unit[k], int(N), index, None, None))
-    st = Statistics(pb, parts, nested, cell=cell, cell_index=cache["prepare"].get("index"))
+    st = Statistics(pb, parts, nested, cell=cell, cell_index=cache["prepare"]["gram"].index)
     st.blocks = _blocks(st, unit, cache)
     _level_sums(st)
     return st

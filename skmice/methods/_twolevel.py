@@ -44,7 +44,6 @@ from .._grouped import (
     batched_solve_triangular,
     batched_spd_inverse,
     cluster_crossprods,
-    cluster_indicator,
     draw_invwishart,
     draw_mvn_precision,
 )
@@ -181,9 +180,9 @@ def _column_gram(groups, N, cache, trusted: bool = False) -> ColumnGram:
         ref, copy = cache["groups"]
         if (trusted and ref is groups) or np.array_equal(copy, groups):
             return cache["gram"]
-    gram = ColumnGram(cluster_indicator(groups, N))
+    gram = ColumnGram(groups.copy(), N)
     if cache is not None:
-        cache.update(N=N, groups=(groups, groups.copy()), gram=gram, index=gram.index)
+        cache.update(N=N, groups=(groups, gram._units), gram=gram)
     return gram
 
 

@@ -48,7 +48,8 @@ def all_finite(a: np.ndarray) -> bool:
     when it is not, which finite values above about 1e154 can cause by
     overflowing.
     """
-    return bool(np.isfinite(np.vdot(a, a)) or np.isfinite(a).all())
+    flat = a.ravel(order="K")  # a view of a C- or F-contiguous array
+    return bool(np.isfinite(np.vdot(flat, flat)) or np.isfinite(a).all())
 
 
 def _float2d(a, name: str, method: str, checked=None) -> np.ndarray:
