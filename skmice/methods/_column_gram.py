@@ -71,6 +71,8 @@ class ColumnGram:
         self._left = {}  # stamps of a left block -> its values copied, row by row
         self._pairs = {}  # (left columns' stamps, stamp) -> per-cluster products
         self._totals = {}  # (stamp, stamp) -> its sum over the rows
+        self._sym = {}  # (stamp, stamp) -> per-cluster products (every pair wanted)
+        self._mirror = None  # [U | y] row by row, and the stamps of its columns
 
     @property
     def index(self):
@@ -105,6 +107,7 @@ class ColumnGram:
         self._totals = {k: v for k, v in self._totals.items()
                         if k[0] in current and k[1] in current}
         self._left = {k: v for k, v in self._left.items() if current.issuperset(k)}
+        self._sym = {k: v for k, v in self._sym.items() if k[0] in current and k[1] in current}
         return stamps
 
     def per_cluster(self, U, y, stamps, left, right=None, left_values=None) -> np.ndarray:
@@ -133,6 +136,16 @@ class ColumnGram:
         """
         left = [int(a) for a in left]
         right = list(range(U.shape[1] + 1)) if right is None else [int(b) for b in right]
+        key = _key(stamps)
+        if left == list(range(U.shape[1])) or (
+                self._sym and all(key(a, b) in self._sym for a in left for b in right)):
+            # every pair of columns (the heteroscedastic sampler): kept pair by pair
+            self._compute_all(U, y, stamps)
+            out = np.empty((self.n_groups, len(left), len(right)))
+            for i, a in enumerate(left):
+                for k, b in enumerate(right):
+                    out[:, i, k] = self._sym[key(a, b)]
+            return out
         owner = tuple(stamps[a] for a in left)
         missing = sorted({b for b in right if (owner, stamps[b]) not in self._pairs})
         if missing:
@@ -185,6 +198,47 @@ class ColumnGram:
         owner = tuple(stamps[a] for a in left)
         for k, b in enumerate(cols):
             self._pairs[owner, stamps[b]] = sums[:, :, k]
+
+    def _compute_all(self, U, y, stamps) -> None:
+        """Every pair's per-cluster products (and totals): each column new since the
+        last call is read once against a row-major copy of ``[U | y]``, refreshed in
+        the columns whose stamps changed; most columns new, one sparse product."""
+        r = U.shape[1]
+        key = _key(stamps)
+        new = [c for c in range(r + 1) if key(c, c) not in self._sym]
+        if not new:
+            return
+        mirror, seen = self._mirror if self._mirror is not None else (None, None)
+        if mirror is None or mirror.shape != (U.shape[0], r + 1):
+            mirror, seen = np.empty((U.shape[0], r + 1)), [0] * (r + 1)
+        for c in range(r + 1):
+            if seen[c] != stamps[c]:
+                mirror[:, c] = y if c == r else U[:, c]
+                seen[c] = stamps[c]
+        self._mirror = (mirror, seen)
+        N = self.n_groups
+        if 2 * len(new) > r + 1:  # one product with every column on the left
+            S = self._left_matrix(r + 1, U.shape[0])
+            S.data = mirror.reshape(-1)
+            try:
+                sums = (S @ mirror).reshape(N, r + 1, r + 1)
+            finally:
+                S.data = np.broadcast_to(0.0, S.data.shape)
+            new = list(range(r + 1))
+        else:  # each new column as the values of the cluster indicator
+            S = self._left_matrix(1, U.shape[0])
+            sums = np.empty((N, len(new), r + 1))
+            try:
+                for i, c in enumerate(new):
+                    S.data = np.ascontiguousarray(y if c == r else U[:, c])
+                    sums[:, i] = S @ mirror
+            finally:
+                S.data = np.broadcast_to(0.0, S.data.shape)
+        totals = sums.sum(axis=0)
+        for i, c in enumerate(new):
+            for b in range(r + 1):
+                self._sym[key(c, b)] = sums[:, i, b]
+                self._totals[key(c, b)] = float(totals[i, b])
 
     def _compute_totals(self, U, y, cols, stamps) -> None:
         """The products of ``cols`` with every column of ``[U | y]``, summed over the rows."""

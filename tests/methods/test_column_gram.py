@@ -37,7 +37,7 @@ def test_products_match_brute_force_and_follow_rewrites(stamped):
                 stamps[3] = new_stamps(1)[0]
         used = gram.retain(stamps)
         assert stamped or not gram._pairs  # unknown columns: nothing stale read back
-        for left in ([0, 2], [0, 1, 2, 3, 4]):
+        for left in ([0, 2], [0, 1, 2, 3], [0, 1, 2, 3, 4]):  # [0..3]: every pair kept
             per = gram.per_cluster(U, y, used, left)
             want_per, want_tot = _brute(g, N, U, y, left, list(range(5)))
             np.testing.assert_allclose(per, want_per, rtol=1e-12, atol=1e-12)
@@ -257,3 +257,25 @@ def test_all_finite_finds_every_non_finite_value_and_survives_overflow(bad, layo
         view[17] = 0.0
         view[:] = 1.0
         assert all_finite(view) and all_finite(np.zeros(0))
+
+
+def test_every_pair_mode_reads_only_the_rewritten_column():
+    g, N, U, y = _data()
+    U = np.asfortranarray(U)
+    gram = ColumnGram(g, N)
+    stamps = new_stamps(5)
+    gram.per_cluster(U, y, gram.retain(stamps), range(4))  # every column: one product
+    original = ColumnGram._left_matrix
+    widths = []
+    gram._left_matrix = lambda width, n: (widths.append(width), original(gram, width, n))[1]
+    U[:, 2] = np.random.default_rng(4).standard_normal(U.shape[0])
+    stamps[2] = new_stamps(1)[0]
+    used = gram.retain(stamps)
+    per = gram.per_cluster(U, y, used, range(4))
+    assert widths == [1]  # one pass, the rewritten column as the indicator's values
+    want, want_tot = _brute(g, N, U, y, list(range(4)), list(range(5)))
+    np.testing.assert_allclose(per, want, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gram.totals(U, y, used)[:4], want_tot, rtol=1e-12, atol=1e-12)
+    # y's own per-cluster sum of squares comes from the kept pairs
+    np.testing.assert_allclose(gram.per_cluster(U, y, used, [4], [4])[:, 0, 0],
+                               np.bincount(g, weights=y * y, minlength=N), rtol=1e-12)
