@@ -13,8 +13,11 @@ The per-cluster products of the left columns ``L`` (the random part, or
 every column for the heteroscedastic sampler) with the right columns come
 from one sparse product: a matrix with ``|L|`` entries per row, ``L_i[k]`` at
 row ``units_i * |L| + k``, times the right columns gives every cluster's
-``L_j'R_j`` at once, each right column read once. The totals of pairs
-without a left column come from one dense product (BLAS).
+``L_j'R_j`` at once, each right column read once. The totals of the
+columns new to the sampler come from one dense product (BLAS). When every
+pair is wanted (the heteroscedastic sampler, ``L`` = all of ``U``), the pairs
+are kept one by one and a rewritten column is read once, as the values of the
+cluster indicator, against a row-major copy of ``[U | y]``.
 """
 
 from __future__ import annotations
