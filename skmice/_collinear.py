@@ -72,25 +72,34 @@ def drops_from_gram(G: np.ndarray, sums: np.ndarray, first: np.ndarray, n: int,
     k = G.shape[0] - 1
     mean = sums / n
     diag = G.diagonal() / n
-    var = np.maximum(diag - mean * mean, 0.0)
-    scale = np.abs(first[:k]) + np.sqrt(diag[:k])
-    constant = ~(var[:k] > (1e-10 * np.maximum(scale, 1e-300)) ** 2)
-    drops = dict.fromkeys(np.flatnonzero(constant).tolist(), "constant") if constant.any() \
-        else {}
+    var = diag - mean * mean
+    np.maximum(var, 0.0, out=var)
+    tiny = np.sqrt(diag[:k])  # the column's magnitude, then its smallest spread
+    tiny += np.abs(first[:k])
+    np.maximum(tiny, 1e-300, out=tiny)
+    tiny *= 1e-10
+    constant = ~(var[:k] > tiny * tiny)
+    flagged = bool(constant.any())
+    drops = dict.fromkeys(np.flatnonzero(constant).tolist(), "constant") if flagged else {}
     if len(drops) == k:
         return drops
     inv_sd = 1.0 / np.sqrt(np.where(var > 0, var, 1.0))
-    cor = (G / n - mean[:, None] * mean) * inv_sd[:, None] * inv_sd
+    cor = G / n
+    cor -= mean[:, None] * mean
+    cor *= inv_sd[:, None]
+    cor *= inv_sd
     r = np.abs(cor[:k, k])
-    high = (r >= max_corr) & ~constant
+    high = r >= max_corr
+    if flagged:
+        high &= ~constant
     if high.any():
+        flagged = True
         for i in np.flatnonzero(high).tolist():
             drops[i] = f"correlation with the target {r[i]:.6g} >= max_corr"
-    keep = ~(constant | high)
-    idx = np.flatnonzero(keep)
+    idx = np.flatnonzero(~(constant | high)) if flagged else np.arange(k)
     if len(idx) <= 1:
         return drops
-    cx = cor[:k, :k] if len(idx) == k else cor[np.ix_(idx, idx)]
+    cx = cor[:k, :k] if len(idx) == k else cor[idx[:, None], idx]
     while len(idx) > 1:
         w = _eigenvalues(cx)
         if w[0] / w[-1] >= eps:
@@ -100,7 +109,7 @@ def drops_from_gram(G: np.ndarray, sums: np.ndarray, first: np.ndarray, n: int,
         drops[int(idx[drop])] = "collinear with other predictors"
         sel = np.arange(len(idx)) != drop
         idx = idx[sel]
-        cx = cx[np.ix_(sel, sel)]
+        cx = cx[sel][:, sel]
     return drops
 
 
@@ -176,8 +185,11 @@ class ObservedGram:
                 else:  # only these rows changed (the shift stays): rewritten by position
                     A[c, at] = X[:, c + 1][at] - first[c]
                     sums[c] = A[c].sum()
-            if cols.size:
-                cross = A @ A[cols].T if cols.size > 1 else (A @ A[cols[0]])[:, None]
+            if cols.size == 1:  # the usual visit: one matrix-vector product
+                c = int(cols[0])
+                G[:, c] = G[c, :] = A @ A[c]
+            elif cols.size:
+                cross = A @ A[cols].T
                 G[:, cols] = cross
                 G[cols, :] = cross.T
         _, G, sums, first = self._state

@@ -266,7 +266,7 @@ def _prepare(design, y, method: str, mode: str, cache: dict | None = None) -> _P
     pb.centre, pb.scale = centre + offset, scale
     pb.y_centre, pb.y_scale = y_centre, y_scale
     pb.T = _affine(pb.centre, scale)
-    Tz = T[np.ix_(zmap, zmap)]
+    Tz = T[zmap[:, None], zmap]
     fixed_y = np.empty(fixed.size + 1, dtype=np.intp)  # fixed columns of [U | y], then y
     fixed_y[:-1] = fixed
     fixed_y[-1] = r
@@ -286,7 +286,7 @@ def _prepare(design, y, method: str, mode: str, cache: dict | None = None) -> _P
         if pb.counts.sum() != n:  # Z's column 0 summed exactly (its rows were sampled above)
             raise ValueError(f"{method}: column 0 of design.Z must be the intercept (all ones).")
     UtU_c = T.T @ UtU @ T
-    pb.XtX = UtU_c[np.ix_(fixed, fixed)]
+    pb.XtX = UtU_c if fixed.size == r else UtU_c[fixed[:, None], fixed]
     pb.Xty = (Uty @ T)[fixed]
     if hetero:
         pb.ZtZ = np.ascontiguousarray(ZtUy[:, :, zmap])
@@ -303,7 +303,7 @@ def _z_transform(pb: _Problem) -> np.ndarray:
     """T_z with Z_c = Z T_z (standardised random design); taken once per problem."""
     Tz = getattr(pb, "Tz", None)
     if Tz is None:
-        Tz = pb.Tz = pb.T[np.ix_(pb.zmap, pb.zmap)]
+        Tz = pb.Tz = pb.T[pb.zmap[:, None], pb.zmap]
     return Tz
 
 
