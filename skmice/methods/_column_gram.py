@@ -189,10 +189,14 @@ class ColumnGram:
         S = self._left_matrix(len(left), U.shape[0])
         S.data = self._left_values(U, y, left, stamps, left_values)
         try:
-            R = _columns(U, [b for b in cols if b < U.shape[1]])
+            in_u = [b for b in cols if b < U.shape[1]]
             parts = []
-            if R is not None:
-                parts.append((S @ R).reshape(N, len(left), -1))
+            if len(in_u) > 1 and not U.flags.c_contiguous:
+                # column-major U: a product per column, each read in place (a row-major
+                # copy of U would cost more than the products)
+                parts.extend((S @ U[:, b]).reshape(N, len(left), 1) for b in in_u)
+            elif in_u:
+                parts.append((S @ _columns(U, in_u)).reshape(N, len(left), -1))
             if cols[-1] == U.shape[1]:
                 parts.append((S @ y).reshape(N, len(left), 1))
         finally:  # the matrix kept must not keep the caller's arrays alive
@@ -307,9 +311,7 @@ def _key(stamps):
 
 
 def _columns(U, cols):
-    """``U[:, cols]`` as a C-contiguous array (None when ``cols`` is empty)."""
-    if not cols:
-        return None
+    """``U[:, cols]`` as a C-contiguous array."""
     if len(cols) == U.shape[1] and cols == list(range(U.shape[1])):
         return np.ascontiguousarray(U)
     if len(cols) == 1:
@@ -322,8 +324,11 @@ def _structure(units: np.ndarray, width: int):
     n = units.shape[0]
     big = max(n * width, (int(units.max(initial=0)) + 1) * width) >= np.iinfo(np.int32).max
     dtype = np.int64 if big else np.int32
+    first = units.astype(dtype, copy=True)
     if width == 1:
-        indices = units.astype(dtype, copy=True)
-    else:
-        indices = (units.astype(dtype)[:, None] * width + np.arange(width, dtype=dtype)).ravel()
+        return first, np.arange(n + 1, dtype=dtype)
+    first *= width
+    indices = np.empty(n * width, dtype=dtype)
+    for k in range(width):  # the (few) left columns: one strided write each
+        np.add(first, k, out=indices[k::width])
     return indices, np.arange(0, n * width + 1, width, dtype=dtype)
