@@ -232,8 +232,10 @@ def _prepare(design, y, method: str, mode: str, cache: dict | None = None) -> _P
         per_cluster = gram_of.per_cluster(U, ys, stamps, left, left_values=left_values)
         return per_cluster, gram_of.totals(U, ys, stamps), stamps
 
-    # Z itself holds the left columns of the normal model (each equal to its column of X)
-    z_values = Z if mode == "normal" and Z.flags.c_contiguous else None
+    # Z itself holds the left columns of the normal model, when each is known equal to its
+    # column of X (a stamped design, or columns compared in full)
+    exact = trusted or getattr(design, "z_in_x", None) is None
+    z_values = Z if mode == "normal" and exact and Z.flags.c_contiguous else None
     per_cluster, totals, used = gram(U, stamps, z_values)
     UtU = totals[:r, :r]
     _check_intercept(U, "Z" if mode == "ignore" else "X", method, UtU[0, 0])
