@@ -30,6 +30,10 @@ from .._stamps import new_stamps
 
 __all__ = ["ColumnGram"]
 
+# The largest row-major copy of a design kept for the every-pair products; a larger
+# design has them computed pair by pair, without a copy.
+_MIRROR_MAX_BYTES = 64 * 2**20
+
 # Left blocks (by their columns' stamps) whose values are kept between calls.
 _KEEP_LEFT = 3
 
@@ -207,23 +211,39 @@ class ColumnGram:
             self._pairs[owner, stamps[b]] = sums[:, :, k]
 
     def _compute_all(self, U, y, stamps) -> None:
-        """Every pair's per-cluster products (and totals): each column new since the
-        last call is read once against a row-major copy of ``[U | y]``, refreshed in
-        the columns whose stamps changed; most columns new, one sparse product."""
+        """Every pair's per-cluster products (and totals), each column new since the
+        last call read once: against a row-major copy of ``[U | y]`` refreshed in the
+        columns whose stamps changed (most columns new: one sparse product), or, when
+        that copy would exceed ``_MIRROR_MAX_BYTES``, one product per pair."""
         r = U.shape[1]
         key = _key(stamps)
         new = [c for c in range(r + 1) if key(c, c) not in self._sym]
         if not new:
+            return
+        column = [U[:, c] for c in range(r)] + [y]
+        N = self.n_groups
+        if 8 * U.shape[0] * (r + 1) > _MIRROR_MAX_BYTES:
+            self._mirror = None
+            S = self._left_matrix(1, U.shape[0])
+            try:
+                for c in new:
+                    S.data = np.ascontiguousarray(column[c])
+                    for b in range(r + 1):
+                        if key(c, b) not in self._sym:
+                            sums = S @ column[b]
+                            self._sym[key(c, b)] = sums
+                            self._totals[key(c, b)] = float(sums.sum())
+            finally:
+                S.data = np.broadcast_to(0.0, S.data.shape)
             return
         mirror, seen = self._mirror if self._mirror is not None else (None, None)
         if mirror is None or mirror.shape != (U.shape[0], r + 1):
             mirror, seen = np.empty((U.shape[0], r + 1)), [0] * (r + 1)
         for c in range(r + 1):
             if seen[c] != stamps[c]:
-                mirror[:, c] = y if c == r else U[:, c]
+                mirror[:, c] = column[c]
                 seen[c] = stamps[c]
         self._mirror = (mirror, seen)
-        N = self.n_groups
         if 2 * len(new) > r + 1:  # one product with every column on the left
             S = self._left_matrix(r + 1, U.shape[0])
             S.data = mirror.reshape(-1)
@@ -237,7 +257,7 @@ class ColumnGram:
             sums = np.empty((N, len(new), r + 1))
             try:
                 for i, c in enumerate(new):
-                    S.data = np.ascontiguousarray(y if c == r else U[:, c])
+                    S.data = np.ascontiguousarray(column[c])
                     sums[:, i] = S @ mirror
             finally:
                 S.data = np.broadcast_to(0.0, S.data.shape)

@@ -279,3 +279,24 @@ def test_every_pair_mode_reads_only_the_rewritten_column():
     # y's own per-cluster sum of squares comes from the kept pairs
     np.testing.assert_allclose(gram.per_cluster(U, y, used, [4], [4])[:, 0, 0],
                                np.bincount(g, weights=y * y, minlength=N), rtol=1e-12)
+
+
+def test_every_pair_mode_without_a_copy_of_a_large_design(monkeypatch):
+    from skmice.methods import _column_gram
+
+    monkeypatch.setattr(_column_gram, "_MIRROR_MAX_BYTES", 0)  # every design "large"
+    g, N, U, y = _data()
+    U = np.asfortranarray(U)
+    gram = ColumnGram(g, N)
+    stamps = new_stamps(5)
+    rng = np.random.default_rng(6)
+    for _ in range(3):
+        used = gram.retain(stamps)
+        per = gram.per_cluster(U, y, used, range(4))
+        want, want_tot = _brute(g, N, U, y, list(range(4)), list(range(5)))
+        np.testing.assert_allclose(per, want, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(gram.totals(U, y, used)[:4], want_tot, rtol=1e-12,
+                                   atol=1e-12)
+        assert gram._mirror is None
+        U[:, 1] = rng.standard_normal(U.shape[0])
+        stamps[1] = new_stamps(1)[0]
