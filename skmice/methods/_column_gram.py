@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from .._grouped import cluster_indicator
+from .._grouped import cluster_crossprods, cluster_indicator
 from .._stamps import new_stamps
 
 __all__ = ["ColumnGram"]
@@ -176,13 +176,11 @@ class ColumnGram:
         """
         r = U.shape[1]
         key = _key(stamps)
+        # a column whose product with itself is kept was read against every column
+        # (a later column then against it), so the new columns complete the matrix
         new = [b for b in range(r + 1) if key(b, b) not in self._totals]
         if new:
             self._compute_totals(U, y, new, stamps)
-        missing = sorted({b for b in range(r + 1) for a in range(b)
-                          if key(a, b) not in self._totals})
-        if missing:
-            self._compute_totals(U, y, missing, stamps)
         return np.array([[self._totals[key(a, b)] for b in range(r + 1)]
                          for a in range(r + 1)])
 
@@ -224,17 +222,13 @@ class ColumnGram:
         N = self.n_groups
         if 8 * U.shape[0] * (r + 1) > _MIRROR_MAX_BYTES:
             self._mirror = None
-            S = self._left_matrix(1, U.shape[0])
-            try:
-                for c in new:
-                    S.data = np.ascontiguousarray(column[c])
-                    for b in range(r + 1):
-                        if key(c, b) not in self._sym:
-                            sums = S @ column[b]
-                            self._sym[key(c, b)] = sums
-                            self._totals[key(c, b)] = float(sums.sum())
-            finally:
-                S.data = np.broadcast_to(0.0, S.data.shape)
+            for c in new:  # the column as the indicator's values, times each column
+                todo = [b for b in range(r + 1) if key(c, b) not in self._sym]
+                sums = cluster_crossprods(None, N, column[c][:, None], column[todo[0]],
+                                          *[column[b] for b in todo[1:]], indicator=self.index)
+                for b, per in zip(todo, sums if len(todo) > 1 else (sums,)):
+                    self._sym[key(c, b)] = per[:, 0]
+                    self._totals[key(c, b)] = float(per.sum())
             return
         mirror, seen = self._mirror if self._mirror is not None else (None, None)
         if mirror is None or mirror.shape != (U.shape[0], r + 1):
@@ -253,14 +247,8 @@ class ColumnGram:
                 S.data = np.broadcast_to(0.0, S.data.shape)
             new = list(range(r + 1))
         else:  # each new column as the values of the cluster indicator
-            S = self._left_matrix(1, U.shape[0])
-            sums = np.empty((N, len(new), r + 1))
-            try:
-                for i, c in enumerate(new):
-                    S.data = np.ascontiguousarray(column[c])
-                    sums[:, i] = S @ mirror
-            finally:
-                S.data = np.broadcast_to(0.0, S.data.shape)
+            sums = np.stack([cluster_crossprods(None, N, column[c][:, None], mirror,
+                                                indicator=self.index)[:, 0] for c in new], axis=1)
         totals = sums.sum(axis=0)
         for i, c in enumerate(new):
             for b in range(r + 1):

@@ -265,14 +265,21 @@ def test_every_pair_mode_reads_only_the_rewritten_column():
     gram = ColumnGram(g, N)
     stamps = new_stamps(5)
     gram.per_cluster(U, y, gram.retain(stamps), range(4))  # every column: one product
-    original = ColumnGram._left_matrix
-    widths = []
-    gram._left_matrix = lambda width, n: (widths.append(width), original(gram, width, n))[1]
-    U[:, 2] = np.random.default_rng(4).standard_normal(U.shape[0])
-    stamps[2] = new_stamps(1)[0]
-    used = gram.retain(stamps)
-    per = gram.per_cluster(U, y, used, range(4))
-    assert widths == [1]  # one pass, the rewritten column as the indicator's values
+    from skmice.methods import _column_gram
+
+    original = _column_gram.cluster_crossprods
+    lefts = []
+    _column_gram.cluster_crossprods = lambda g_, n_, A, *rest, **kw: (
+        lefts.append(A.copy()), original(g_, n_, A, *rest, **kw))[1]
+    try:
+        U[:, 2] = np.random.default_rng(4).standard_normal(U.shape[0])
+        stamps[2] = new_stamps(1)[0]
+        used = gram.retain(stamps)
+        per = gram.per_cluster(U, y, used, range(4))
+    finally:
+        _column_gram.cluster_crossprods = original
+    # one pass, the rewritten column as the indicator's values
+    assert len(lefts) == 1 and np.array_equal(lefts[0][:, 0], U[:, 2])
     want, want_tot = _brute(g, N, U, y, list(range(4)), list(range(5)))
     np.testing.assert_allclose(per, want, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(gram.totals(U, y, used)[:4], want_tot, rtol=1e-12, atol=1e-12)
