@@ -378,7 +378,7 @@ class ConditionalMethod(ParamNamesOnce, BaseEstimator):
         observed = check_observed(self, observed)
         values = np.asarray(self._sample(design, as_generator(random_state), observed),
                             dtype=np.float64).reshape(-1)
-        if not np.isfinite(values).all():
+        if not all_finite(values):
             raise FloatingPointError(
                 f"{self._label()}: the imputed values are not finite (numerical failure). "
                 "Check the predictors for extreme values, near-constant columns or strong "
@@ -537,4 +537,9 @@ def get_method(name: str, **params) -> ConditionalMethod:
     return cls(**params)
 
 
-from ._validation import check_design, check_observed, check_target  # noqa: E402 (uses Design)
+from ._validation import (  # noqa: E402 (uses Design)
+    all_finite,
+    check_design,
+    check_observed,
+    check_target,
+)

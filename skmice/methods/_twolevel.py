@@ -51,6 +51,7 @@ from .._stamps import new_stamps
 from ._base import ConditionalMethod, register_method
 from ._column_gram import ColumnGram
 from ._donors import match_clustered_donors
+from ._validation import all_finite
 
 __all__ = ["TwoLevelHeteroscedastic", "TwoLevelNormal", "TwoLevelPMM"]
 
@@ -570,7 +571,7 @@ def _to_original(pb: _Problem, beta, b, psi):
 
 def _check_finite(method: str, *arrays) -> None:
     for a in arrays:
-        if not np.isfinite(a).all():
+        if not all_finite(np.asarray(a, dtype=np.float64)):
             raise FloatingPointError(
                 f"{method}: the sampler produced non-finite values; check the design for "
                 "extreme or collinear columns."
