@@ -181,10 +181,9 @@ class ObservedGram:
                 if at is None:
                     first[c] = X[0, c + 1]
                     np.subtract(X[:, c + 1], first[c], out=A[c])
-                    sums[c] = A[c].sum()
                 else:  # only these rows changed (the shift stays): rewritten by position
                     A[c, at] = X[:, c + 1][at] - first[c]
-                    sums[c] = A[c].sum()
+                sums[c] = A[c].sum()
             if cols.size == 1:  # the usual visit: one matrix-vector product
                 c = int(cols[0])
                 G[:, c] = G[c, :] = A @ A[c]

@@ -50,6 +50,8 @@ class ColumnGram:
 
     Attributes
     ----------
+    groups : ndarray of int of shape (n_rows,)
+        The unit codes it was made with.
     index : sparse matrix of shape (n_groups, n_rows)
         The cluster-indicator matrix of the rows
         (:func:`skmice._grouped.cluster_indicator`), made when first read,
@@ -71,7 +73,7 @@ class ColumnGram:
     """
 
     def __init__(self, groups, n_groups: int):
-        self._units = np.asarray(groups)
+        self.groups = np.asarray(groups)
         self.n_groups = int(n_groups)
         self._index = None
         self._structure = {}  # width -> the left matrix (its values set at each use)
@@ -85,7 +87,7 @@ class ColumnGram:
     def index(self):
         """The cluster-indicator matrix of the rows, made when first read."""
         if self._index is None:
-            self._index = cluster_indicator(self._units, self.n_groups)
+            self._index = cluster_indicator(self.groups, self.n_groups)
         return self._index
 
     def retain(self, stamps) -> list:
@@ -282,7 +284,7 @@ class ColumnGram:
         rows ``units_i * width + k``: its values (``data``) are set by the caller."""
         S = self._structure.get(width)
         if S is None:
-            indices, indptr = _structure(self._units, width)
+            indices, indptr = _structure(self.groups, width)
             S = sp.csc_array((np.zeros(n * width), indices, indptr),
                              shape=(self.n_groups * width, n))
             self._structure[width] = S

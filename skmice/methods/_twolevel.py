@@ -183,7 +183,7 @@ def _column_gram(groups, N, cache, trusted: bool = False) -> ColumnGram:
             return cache["gram"]
     gram = ColumnGram(groups.copy(), N)
     if cache is not None:
-        cache.update(N=N, groups=(groups, gram._units), gram=gram)
+        cache.update(N=N, groups=(groups, gram.groups), gram=gram)
     return gram
 
 
